@@ -1,0 +1,77 @@
+# hdnsd build. Targets: all (default), deps, test, run, clean. SANITIZE=address,undefined builds
+# everything with those sanitizers (into build/san-*/ so it never mixes with the normal build).
+CXX      ?= g++
+PKGS     := libuv libcares libcurl
+DEB_PKGS := g++ make pkg-config libc-ares-dev libuv1-dev libcurl4-openssl-dev nlohmann-json3-dev \
+            doctest-dev libhttp-parser-dev bind9-dnsutils python3 python3-dnspython python3-pytest \
+            iproute2 util-linux procps
+
+ifdef SANITIZE
+BUILD    := build/san-$(subst $(comma),-,$(SANITIZE))
+SANFLAGS := -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all
+OPT      := -O1 -g
+else
+BUILD    := build
+SANFLAGS :=
+OPT      ?= -O2 -g
+endif
+comma := ,
+
+CXXFLAGS := -std=c++20 $(OPT) -Wall -Wextra -Werror -Werror=vla -Iinclude -MMD -MP $(SANFLAGS) \
+            $(shell pkg-config --cflags $(PKGS) 2>/dev/null) -DHDNSD_VERSION='"$(VERSION)"'
+LDLIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lhttp_parser -lpthread
+LDFLAGS  := $(SANFLAGS)
+VERSION  := $(shell git describe --always --dirty 2>/dev/null || echo 0.1.0)
+
+LIB_SRCS  := $(filter-out src/main.cc,$(shell find src -name '*.cc' | sort))
+TEST_SRCS := $(shell find test/unit test/support -name '*.cc' 2>/dev/null | sort)
+LIB_OBJS  := $(LIB_SRCS:%.cc=$(BUILD)/obj/%.o)
+TEST_OBJS := $(TEST_SRCS:%.cc=$(BUILD)/obj/%.o)
+MAIN_OBJ  := $(BUILD)/obj/src/main.o
+
+.PHONY: all deps test unit integration run clean
+all: deps $(BUILD)/hdnsd $(BUILD)/unit_tests
+
+# Installs the Debian packages the build and the tests need, only those that are missing.
+deps:
+	@missing=$$(for p in $(DEB_PKGS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  echo "make deps: installing $$missing"; \
+	  export DEBIAN_FRONTEND=noninteractive; \
+	  apt-get update -qq && apt-get install -y -qq --no-install-recommends $$missing >/dev/null || \
+	    { echo "make deps: apt-get install failed for: $$missing" >&2; exit 1; }; \
+	fi
+
+$(BUILD)/libhdnsd.a: $(LIB_OBJS)
+	@mkdir -p $(@D)
+	ar rcs $@ $^
+
+$(BUILD)/hdnsd: $(MAIN_OBJ) $(BUILD)/libhdnsd.a
+	$(CXX) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/unit_tests: $(TEST_OBJS) $(BUILD)/libhdnsd.a
+	$(CXX) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/obj/%.o: %.cc
+	@mkdir -p $(@D)
+	$(CXX) $(CXXFLAGS) -c -o $@ $<
+
+# Unit tests (doctest) then integration tests (pytest driving build/hdnsd with dig); one
+# combined "N passed, M failed" line at the end.
+test: all
+	@HDNSD_BUILD=$(BUILD) test/run_tests.sh
+
+unit: all
+	$(BUILD)/unit_tests
+
+integration: all
+	HDNSD_BIN=$(BUILD)/hdnsd python3 -m pytest -q test/integration
+
+run: all
+	$(BUILD)/hdnsd --listen 127.0.0.1:5353 --endpoints-file examples/demo-cluster.json \
+	  --metrics 127.0.0.1:9153 --log-level info
+
+clean:
+	rm -rf build
+
+-include $(LIB_OBJS:.o=.d) $(TEST_OBJS:.o=.d) $(MAIN_OBJ:.o=.d)

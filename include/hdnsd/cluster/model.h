@@ -1,0 +1,69 @@
+// The slim cluster model: what hdnsd keeps of Kubernetes Services and EndpointSlices.
+// Built on the control path (file load, watch events); never touched by queries, which read
+// the compiled Snapshot (snapshot.h) instead.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace hdnsd::cluster {
+
+struct IpAddr {
+  uint8_t family = 0;  // 4 or 6
+  uint8_t bytes[16] = {};
+  static std::optional<IpAddr> parse(const std::string& text);  // "10.0.0.1", "fd00::1"
+  std::string text() const;
+  bool operator==(const IpAddr& o) const;
+  bool operator<(const IpAddr& o) const;
+};
+
+enum class Protocol : uint8_t { kTcp, kUdp, kSctp };
+
+struct Port {
+  std::string name;  // empty: unnamed (no SRV record)
+  uint16_t port = 0;
+  Protocol protocol = Protocol::kTcp;
+};
+
+enum class ServiceType : uint8_t { kClusterIP, kNodePort, kLoadBalancer, kExternalName };
+
+struct Service {
+  std::string ns, name;
+  ServiceType type = ServiceType::kClusterIP;
+  bool headless = false;             // spec.clusterIP == "None"
+  std::vector<IpAddr> clusterIPs;    // spec.clusterIPs (or spec.clusterIP)
+  std::string externalName;          // ExternalName services
+  bool publishNotReadyAddresses = false;
+  std::vector<Port> ports;
+  std::map<std::string, std::string> annotations;
+};
+
+struct Endpoint {
+  std::vector<IpAddr> addresses;
+  // EndpointSlice conditions; absent ready means ready (discovery.k8s.io/v1 API docs).
+  std::optional<bool> ready, serving, terminating;
+  std::string hostname;
+  std::string nodeName, zone;
+  std::string podName;  // targetRef.name when targetRef.kind == Pod
+};
+
+enum class AddressType : uint8_t { kIPv4, kIPv6, kFQDN };
+
+struct EndpointSlice {
+  std::string ns, name;
+  std::string serviceName;  // label kubernetes.io/service-name
+  AddressType addressType = AddressType::kIPv4;
+  std::vector<Endpoint> endpoints;
+  std::vector<Port> ports;
+};
+
+// Everything known, keyed for per-object updates: services by "ns/name", slices by "ns/name".
+struct ClusterModel {
+  std::map<std::string, Service> services;
+  std::map<std::string, EndpointSlice> slices;
+};
+
+}  // namespace hdnsd::cluster
