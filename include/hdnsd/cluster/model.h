@@ -3,6 +3,7 @@
 // the compiled Snapshot (snapshot.h) instead.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <map>
 #include <optional>
@@ -15,7 +16,8 @@ struct IpAddr {
   uint8_t family = 0;  // 4 or 6
   uint8_t bytes[16] = {};
   static std::optional<IpAddr> parse(const std::string& text);  // "10.0.0.1", "fd00::1"
-  std::string text() const;
+  std::string text() const;  // RFC 5952 form for IPv6 ("fd00:10:96::20")
+  size_t size() const noexcept { return family == 4 ? 4 : 16; }  // bytes used
   bool operator==(const IpAddr& o) const;
   bool operator<(const IpAddr& o) const;
 };
@@ -59,6 +61,11 @@ struct EndpointSlice {
   std::vector<Endpoint> endpoints;
   std::vector<Port> ports;
 };
+
+// The key of a namespaced object in ClusterModel: "ns/name".
+inline std::string objectKey(const std::string& ns, const std::string& name) {
+  return ns + "/" + name;
+}
 
 // Everything known, keyed for per-object updates: services by "ns/name", slices by "ns/name".
 struct ClusterModel {

@@ -2,6 +2,7 @@
 // but every function here catches and reports a one-line reason instead.
 #pragma once
 
+#include <cstddef>
 #include <string>
 #include <string_view>
 
@@ -15,5 +16,17 @@ namespace hdnsd::kube {
 // whole load with a message naming it ("items[3] (EndpointSlice demo/web-abc): endpoints[0]
 // .addresses: expected an array"), so a bad file keeps the last good view.
 Result<cluster::ClusterModel, std::string> decodeList(std::string_view json);
+
+// What a successful decode kept and skipped (for the log line and metrics).
+struct DecodeStats {
+  size_t services = 0;
+  size_t slices = 0;
+  size_t skippedKinds = 0;      // items of other kinds (v1 Endpoints, Pods, ...)
+  size_t skippedUnlabeled = 0;  // EndpointSlices without the kubernetes.io/service-name label
+};
+Result<cluster::ClusterModel, std::string> decodeList(std::string_view json, DecodeStats* stats);
+
+// The label that ties an EndpointSlice to its Service (discovery.k8s.io/v1).
+inline constexpr const char* kServiceNameLabel = "kubernetes.io/service-name";
 
 }  // namespace hdnsd::kube

@@ -1,0 +1,69 @@
+// The daemon: wires configuration, the cluster source, the query pipeline, the DNS listeners,
+// the HTTP endpoint and the signals onto one libuv loop. src/main.cc only parses the command
+// line and runs the loop; tests drive a Daemon directly.
+//
+// Life cycle: start() binds every socket (any failure is fatal: one message, non-zero exit),
+// then the loop runs. SIGHUP → reload(): config file and flags re-read, the view recompiled,
+// sockets kept (changing --listen or --metrics needs a restart and says so). SIGTERM/SIGINT →
+// shutdown(): stop reading new queries, flush TCP answers, close every handle; the loop then
+// ends by itself (a 1.5 s guard closes what still lingers, so exit comes within 2 s).
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "hdnsd/config/config.h"
+#include "hdnsd/http/server.h"
+#include "hdnsd/kube/endpoints_file.h"
+#include "hdnsd/metrics/registry.h"
+#include "hdnsd/query/responder.h"
+#include "hdnsd/server/tcp_listener.h"
+#include "hdnsd/server/udp_listener.h"
+
+namespace hdnsd::server {
+
+class Daemon {
+ public:
+  // `args` are the command-line arguments (without argv[0]), kept to re-read on reload.
+  Daemon(uv_loop_t* loop, std::vector<std::string> args, config::Config cfg);
+  ~Daemon();
+
+  Result<void, std::string> start();
+  void installSignalHandlers();
+  void reload();
+  void shutdown();
+
+  bool ready() const noexcept;
+  std::string notReadyReason() const;
+  const config::Config& config() const noexcept { return cfg_; }
+  query::QueryStats& stats() noexcept { return stats_; }
+  query::Responder& responder() noexcept { return responder_; }
+  uint16_t udpPort(size_t i) const noexcept { return udp_[i]->port(); }
+  uint16_t tcpPort(size_t i) const noexcept { return tcp_[i]->port(); }
+  uint16_t metricsPort() const noexcept { return http_ ? http_->port() : 0; }
+
+ private:
+  void applyConfig(const config::Config& next);
+  void startEndpointsFile();
+  http::Response handleHttp(std::string_view method, std::string_view path);
+  void registerMetrics();
+  cluster::ViewOptions viewOptions() const;
+  server::TcpLimits tcpLimits() const;
+
+  uv_loop_t* loop_;
+  std::vector<std::string> args_;
+  config::Config cfg_;
+  query::QueryStats stats_;
+  query::Responder responder_;
+  metrics::Registry registry_;
+  std::vector<std::unique_ptr<UdpListener>> udp_;
+  std::vector<std::unique_ptr<TcpListener>> tcp_;
+  std::unique_ptr<kube::EndpointsFile> endpoints_;
+  std::unique_ptr<http::Server> http_;
+  std::vector<uvx::UvPtr<uv_signal_t>> signals_;
+  uvx::UvPtr<uv_timer_t> shutdownGuard_;
+  bool stopping_ = false;
+};
+
+}  // namespace hdnsd::server

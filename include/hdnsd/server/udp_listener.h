@@ -1,0 +1,50 @@
+// DNS over UDP on one address. Owns one uv_udp_t (recvmmsg batches) and two buffers that live
+// as long as the listener: the receive batch and the answer buffer. A query is answered inside
+// its receive callback: parse → respond → uv_udp_try_send, with no allocation. Only when the
+// socket's send buffer is full is the answer copied into a heap send request (bounded count).
+// Loop thread only.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "hdnsd/query/responder.h"
+#include "hdnsd/util/result.h"
+#include "hdnsd/util/sock_addr.h"
+#include "hdnsd/uvx/uv_ptr.h"
+
+namespace hdnsd::server {
+
+class UdpListener {
+ public:
+  UdpListener(uv_loop_t* loop, query::Responder& responder, query::QueryStats& stats);
+  ~UdpListener();
+  UdpListener(const UdpListener&) = delete;
+  UdpListener& operator=(const UdpListener&) = delete;
+
+  Result<void, std::string> bind(const SockAddr& addr);
+  void close() noexcept;  // stops receiving; queued sends still complete
+  uint16_t port() const noexcept;
+
+  static constexpr size_t kBatch = 32;           // datagrams per recvmmsg(2)
+  static constexpr size_t kChunk = 64 * 1024;    // libuv splits the buffer in 64 KiB slots
+  static constexpr size_t kMaxQueuedSends = 4096;
+
+ private:
+  static void onAllocCb(uv_handle_t* h, size_t suggested, uv_buf_t* buf) noexcept;
+  static void onRecvCb(uv_udp_t* h, ssize_t nread, const uv_buf_t* buf, const sockaddr* from,
+                       unsigned flags) noexcept;
+  void onRecv(ssize_t nread, const uv_buf_t* buf, const sockaddr* from, unsigned flags) noexcept;
+  void send(const sockaddr* to, size_t len) noexcept;
+
+  uv_loop_t* loop_;
+  query::Responder& responder_;
+  query::QueryStats& stats_;
+  std::unique_ptr<uint8_t[]> recvBatch_;
+  std::unique_ptr<uint8_t[]> answer_;
+  std::shared_ptr<size_t> queuedSends_ = std::make_shared<size_t>(0);
+  uvx::UvPtr<uv_udp_t> udp_;
+};
+
+}  // namespace hdnsd::server

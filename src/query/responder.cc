@@ -1,0 +1,156 @@
+#include "hdnsd/query/responder.h"
+
+#include "hdnsd/dns/writer.h"
+
+namespace hdnsd::query {
+namespace {
+
+using cluster::Lookup;
+using dns::Owner;
+using dns::Rcode;
+using dns::ResponseWriter;
+using dns::Section;
+
+Outcome outcomeOf(Rcode rc) noexcept {
+  switch (rc) {
+    case Rcode::kNoError: return Outcome::kNoError;
+    case Rcode::kFormErr: return Outcome::kFormErr;
+    case Rcode::kServFail: return Outcome::kServFail;
+    case Rcode::kNxDomain: return Outcome::kNxDomain;
+    case Rcode::kNotImp: return Outcome::kNotImp;
+    case Rcode::kRefused: return Outcome::kRefused;
+    case Rcode::kBadVers: return Outcome::kBadVers;
+  }
+  return Outcome::kServFail;
+}
+
+// Appends a whole RRset or nothing: a partial RRset must never reach a client (RFC 2181 5).
+bool appendRrset(ResponseWriter& w, Section s, Owner owner, const cluster::RrSet& set,
+                 uint32_t ttl_s) noexcept {
+  auto m = w.mark();
+  for (const auto& rd : set.rdatas) {
+    if (!w.addRecord(s, owner, set.type, dns::kClassIN, ttl_s, rd.view())) {
+      w.rollback(m);
+      return false;
+    }
+  }
+  return true;
+}
+
+// SOA minimum (the last 4 bytes of its RDATA) caps the negative-caching TTL (RFC 2308 3).
+uint32_t soaNegativeTtl(const cluster::RrSet& soa, uint32_t ttl_s) noexcept {
+  if (soa.rdatas.empty() || soa.rdatas[0].bytes.size() < 4) return ttl_s;
+  const auto& b = soa.rdatas[0].bytes;
+  uint32_t minimum = dns::getU32(reinterpret_cast<const uint8_t*>(b.data()) + b.size() - 4);
+  return minimum < ttl_s ? minimum : ttl_s;
+}
+
+// RFC 8482 lets an ANY query be answered with any one RRset; try the ones clients want.
+constexpr uint16_t kAnyOrder[] = {dns::kTypeA,   dns::kTypeAAAA, dns::kTypeCNAME, dns::kTypeSRV,
+                                  dns::kTypePTR, dns::kTypeTXT,  dns::kTypeSOA};
+
+}  // namespace
+
+Responder::Responder(const ResponderOptions& opts, QueryStats& stats) : stats_(stats) {
+  setOptions(opts);
+}
+
+void Responder::setOptions(const ResponderOptions& opts) {
+  zoneWire_.clear();
+  dns::textToWire(opts.zone, &zoneWire_);
+  ednsUdpSize_ = opts.ednsUdpSize;
+}
+
+size_t Responder::done(ResponseWriter& w, const dns::Query* q, Transport t, Outcome o) noexcept {
+  size_t bucket = q ? size_t(typeBucket(q->qtype)) : size_t(TypeBucket::kOther);
+  bump(stats_.queries[size_t(t)][bucket][size_t(o)]);
+  return w.finish();
+}
+
+size_t Responder::respond(std::span<const uint8_t> pkt, std::span<uint8_t> out, Transport t) noexcept {
+  dns::Query q;
+  ResponseWriter w(out);
+  w.setEdnsUdpSize(ednsUdpSize_);
+  auto parsed = dns::parseQuery(pkt, &q);
+  if (!parsed) {
+    bump(stats_.parseErrors[size_t(parsed.error())]);
+    if (parsed.error() == dns::ParseError::kShortHeader || parsed.error() == dns::ParseError::kIsResponse) {
+      bump(stats_.queries[size_t(t)][size_t(TypeBucket::kOther)][size_t(Outcome::kDropped)]);
+      return 0;
+    }
+    if (!w.startHeaderOnly(pkt, dns::kMaxUdpPlain)) return 0;
+    w.setRcode(Rcode::kFormErr);
+    return done(w, nullptr, t, Outcome::kFormErr);
+  }
+  size_t limit = t == Transport::kTcp ? dns::kMaxMessage : dns::udpLimit(q, ednsUdpSize_);
+  if (limit > out.size()) limit = out.size();
+  if (!w.start(pkt, q, limit)) return 0;
+
+  Rcode rc = Rcode::kNoError;
+  if (q.opcode != dns::kOpcodeQuery) {
+    rc = Rcode::kNotImp;
+  } else if (q.edns.present && q.edns.version != 0) {
+    rc = Rcode::kBadVers;
+  } else if ((q.qclass != dns::kClassIN && q.qclass != dns::kClassANY) || q.qtype == dns::kTypeAXFR ||
+             q.qtype == dns::kTypeIXFR) {
+    rc = Rcode::kRefused;
+  } else if (const cluster::Snapshot* view = snapshot_.get()) {
+    return answerFromView(*view, q, w, t);
+  } else {
+    // No view yet: a cluster name must not get a wrong NXDOMAIN, so say "try again".
+    rc = dns::isAtOrBelow(q.qname.wire(), zoneWire_) ? Rcode::kServFail : Rcode::kRefused;
+  }
+  w.setRcode(rc);
+  return done(w, &q, t, outcomeOf(rc));
+}
+
+size_t Responder::answerFromView(const cluster::Snapshot& view, const dns::Query& q, ResponseWriter& w,
+                                 Transport t) noexcept {
+  Lookup found;
+  if (q.qtype == dns::kTypeANY) {
+    for (uint16_t type : kAnyOrder) {
+      found = view.lookup(q.qname, type);
+      if (found.kind != Lookup::Kind::kNoData) break;
+    }
+  } else {
+    found = view.lookup(q.qname, q.qtype);
+  }
+
+  const uint32_t ttl = view.ttl();
+  switch (found.kind) {
+    case Lookup::Kind::kNotInZone:
+      w.setRcode(Rcode::kRefused);
+      return done(w, &q, t, Outcome::kRefused);
+    case Lookup::Kind::kAnswer:
+      w.setFlags(dns::kFlagAA);
+      if (!appendRrset(w, Section::kAnswer, Owner::question(), *found.answer, ttl)) {
+        // Does not fit in this UDP answer: TC=1 and no records, the client retries over TCP.
+        w.setFlags(dns::kFlagTC);
+        bump(stats_.truncated[size_t(t)]);
+        return done(w, &q, t, Outcome::kNoError);
+      }
+      // The additional section is optional (RFC 2181 9): leave out what does not fit, no TC.
+      for (const auto& extra : found.additional)
+        if (extra.rrset) appendRrset(w, Section::kAdditional, Owner::name(extra.ownerWire), *extra.rrset, ttl);
+      return done(w, &q, t, Outcome::kNoError);
+    case Lookup::Kind::kSynthAddress: {
+      w.setFlags(dns::kFlagAA);
+      size_t len = found.synthType == dns::kTypeA ? 4 : 16;
+      dns::RdataView rd{{reinterpret_cast<const char*>(found.synth), len}, dns::RdataKind::kOpaque};
+      w.addRecord(Section::kAnswer, Owner::question(), found.synthType, dns::kClassIN, ttl, rd);
+      return done(w, &q, t, Outcome::kNoError);
+    }
+    case Lookup::Kind::kNoData:
+    case Lookup::Kind::kNxDomain: {
+      w.setFlags(dns::kFlagAA);
+      bool nx = found.kind == Lookup::Kind::kNxDomain;
+      w.setRcode(nx ? Rcode::kNxDomain : Rcode::kNoError);
+      appendRrset(w, Section::kAuthority, Owner::name(view.zoneWire()), view.soa(),
+                  soaNegativeTtl(view.soa(), ttl));
+      return done(w, &q, t, nx ? Outcome::kNxDomain : Outcome::kNoError);
+    }
+  }
+  return 0;
+}
+
+}  // namespace hdnsd::query

@@ -1,0 +1,52 @@
+// One DNS-over-TCP client connection (private to src/server). See tcp_listener.h.
+#pragma once
+
+#include <uv.h>
+
+#include <cstdint>
+#include <memory>
+
+namespace hdnsd::server {
+
+class TcpListener;
+
+class TcpConnection {
+ public:
+  static constexpr size_t kInitialBuffer = 4096;
+  static constexpr size_t kMaxFrame = 2 + 65535;
+
+  // Accepts one pending connection from `server`; on failure nothing remains.
+  static void accept(TcpListener& owner, uv_stream_t* server) noexcept;
+
+  void closeGracefully() noexcept;  // stop reading; close once unsent answers are flushed
+  void close() noexcept;            // close now (unsent answers are dropped)
+
+  TcpConnection* prev = nullptr;
+  TcpConnection* next = nullptr;
+
+ private:
+  explicit TcpConnection(TcpListener& owner) noexcept : owner_(&owner) {}
+  static void onAllocCb(uv_handle_t* h, size_t suggested, uv_buf_t* buf) noexcept;
+  static void onReadCb(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) noexcept;
+  static void onIdleCb(uv_timer_t* t) noexcept;
+  static void onClosedCb(uv_handle_t* h) noexcept;
+  void onRead(ssize_t nread) noexcept;
+  void processFrames() noexcept;
+  bool answer(const uint8_t* msg, size_t len) noexcept;
+  void write(const uint8_t* bytes, size_t len) noexcept;
+  void onWritten(size_t len) noexcept;
+  void updateReading() noexcept;
+
+  TcpListener* owner_;
+  uv_tcp_t tcp_{};
+  uv_timer_t idle_{};
+  int openHandles_ = 0;
+  bool closing_ = false;
+  bool draining_ = false;  // graceful close requested
+  bool reading_ = false;
+  std::unique_ptr<uint8_t[]> in_;
+  size_t inCap_ = 0, inLen_ = 0;
+  size_t pendingWrite_ = 0;  // bytes handed to uv_write and not yet confirmed
+};
+
+}  // namespace hdnsd::server
