@@ -120,7 +120,8 @@ class DigResult:
 
 
 # dig warnings that are about our setup, not about the reply's format.
-_BENIGN_WARNINGS = ("recursion requested but not available",)
+_BENIGN_WARNINGS = ("recursion requested but not available",
+                    ".local is reserved for multicast dns")  # our zone is cluster.local
 
 _SECTION_HEADERS = {
     ";; QUESTION SECTION:": "question",

@@ -276,3 +276,65 @@ def test_sigterm_stops_metrics_and_dns(hdnsd):
     assert dig(d.port, "api.shop.svc.cluster.local.", "A").status is None
     with pytest.raises(OSError):
         http_get(d.metrics_port, "/health", timeout=0.5)
+
+
+# ---- more reload shapes -------------------------------------------------------------------------
+
+def test_sighup_switches_endpoints_file(hdnsd, tmp_path):
+    a = copy_fixture("reload-v1.json", tmp_path / "a.json")
+    b = copy_fixture("reload-v2.json", tmp_path / "b.json")
+    cfg = config_file(tmp_path / "c.json", endpoints_file=str(a))
+    d = hdnsd.start(None, "--config", cfg)
+    assert rl_answer(d) == ["10.251.0.1"]
+    config_file(cfg, endpoints_file=str(b))
+    d.signal(signal.SIGHUP)
+    assert poll(lambda: rl_answer(d) == ["10.251.0.2"], RELOAD_WITHIN_S), \
+        "SIGHUP did not load the config's new endpoints-file:\n" + d.log()
+    # The watch follows the new file, and the old one no longer matters.
+    write_atomic(a, V2)
+    write_atomic(b, V1)
+    assert poll(lambda: rl_answer(d) == ["10.251.0.1"], RELOAD_WITHIN_S), \
+        "a change to the new endpoints file was not picked up:\n" + d.log()
+
+
+def test_deleted_file_keeps_view_until_recreated(hdnsd, tmp_path):
+    f = copy_fixture("reload-v1.json", tmp_path / "eps.json")
+    d = hdnsd.start(f)
+    f.unlink()
+    deadline = time.monotonic() + RELOAD_WITHIN_S
+    while time.monotonic() < deadline:
+        assert rl_answer(d) == ["10.251.0.1"], "deleting the file dropped the last good view"
+        time.sleep(0.1)
+    assert http_get(d.metrics_port, "/ready")[0] == 200
+    write_atomic(f, V2)
+    assert poll(lambda: rl_answer(d) == ["10.251.0.2"], RELOAD_WITHIN_S), \
+        "the re-created file was not picked up:\n" + d.log()
+
+
+def test_configmap_style_symlink_swap(hdnsd, tmp_path):
+    """How a ConfigMap volume updates a file: eps.json -> ..data/eps.json, and ..data is a
+    symlink to a timestamped directory that is swapped by rename. The watched path's content
+    changes although no file named eps.json is ever written."""
+    vol = tmp_path / "vol"
+    (vol / "..2024_05_02_v1").mkdir(parents=True)
+    (vol / "..2024_05_02_v1" / "eps.json").write_text(V1)
+    (vol / "..data").symlink_to("..2024_05_02_v1")
+    (vol / "eps.json").symlink_to("..data/eps.json")
+    d = hdnsd.start(vol / "eps.json")
+    assert rl_answer(d) == ["10.251.0.1"]
+    (vol / "..2024_05_02_v2").mkdir()
+    (vol / "..2024_05_02_v2" / "eps.json").write_text(V2)
+    (vol / "..data_tmp").symlink_to("..2024_05_02_v2")
+    (vol / "..data_tmp").rename(vol / "..data")  # atomic swap, as kubelet's AtomicWriter does
+    assert poll(lambda: rl_answer(d) == ["10.251.0.2"], RELOAD_WITHIN_S), \
+        "a ConfigMap-style symlink swap was not picked up:\n" + d.log()
+
+
+def test_log_level_error_is_quiet(hdnsd):
+    d = hdnsd.start(DATA / "cluster.json", "--log-level", "error")
+    assert dig(d.port, "api.shop.svc.cluster.local.", "A").status == "NOERROR"
+    d.signal(signal.SIGTERM)
+    d.proc.wait(2.0)
+    lines = [l for l in d.log().splitlines() if l.strip()]
+    noisy = [l for l in lines if " info " in l or " debug " in l or " warn " in l]
+    assert not noisy, f"--log-level error still logged: {noisy}"

@@ -11,6 +11,10 @@ data/cluster.json, in short:
   idle    headless, only a not-ready endpoint (idle-0 10.250.5.1)
   peers   headless, publishNotReadyAddresses; peers-0 10.250.6.1 ready, peers-1 10.250.6.2 not ready
   big     headless, 60 ready endpoints 10.250.3.1-60 (truncation tests)
+  pods6   headless dual-stack: p-0 at 10.250.7.1 (IPv4 slice) and fd00:250::7:1 (IPv6 slice)
+  calm    headless: 10.250.8.1 with empty conditions (= ready), 10.250.8.2 not ready
+  ghost   only an EndpointSlice (10.250.9.1), no Service
+  lb      LoadBalancer, ClusterIP 10.96.5.40, port https 443
   kube-system/kube-dns  ClusterIP 10.96.0.10; dns 53/UDP, dns-tcp 53/TCP, metrics 9153/TCP
 """
 
@@ -214,6 +218,42 @@ def test_headless_endpoint_ptr_dashed(server, tcp):
     assert r.rdatas("PTR") == [fqdn(f"10-250-2-6.db.{NS_}")], r.describe()
 
 
+def test_headless_dual_stack_a_and_aaaa(server, tcp):
+    r = expect_cluster(ask(server, "pods6", "A", tcp=tcp))
+    assert r.rdatas("A") == ["10.250.7.1"] and r.rdatas("AAAA") == [], r.describe()
+    r = expect_cluster(ask(server, "pods6", "AAAA", tcp=tcp))
+    assert r.rdatas("AAAA") == ["fd00:250::7:1"] and r.rdatas("A") == [], r.describe()
+
+
+def test_headless_hostname_aaaa(server, tcp):
+    r = expect_cluster(ask(server, f"p-0.pods6.{NS_}", "AAAA", tcp=tcp))
+    assert r.rdatas("AAAA") == ["fd00:250::7:1"], r.describe()
+
+
+def test_headless_endpoint_ptr_ipv6(server, tcp):
+    r = expect_cluster(ask(server, "fd00:250::7:1", tcp=tcp, reverse=True))
+    assert r.rdatas("PTR") == [fqdn(f"p-0.pods6.{NS_}")], r.describe()
+
+
+def test_headless_absent_ready_condition_means_ready(server, tcp):
+    r = expect_cluster(ask(server, "calm", "A", tcp=tcp))
+    assert r.rdatas("A") == ["10.250.8.1"], r.describe()
+
+
+def test_headless_ipv4_only_aaaa_is_nodata(server, tcp):
+    expect_negative(ask(server, "web", "AAAA", tcp=tcp), "NOERROR")
+
+
+def test_slice_without_service_serves_nothing(server, tcp):
+    expect_negative(ask(server, "ghost", "A", tcp=tcp), "NXDOMAIN")
+    expect_negative(ask(server, f"ghost-0.ghost.{NS_}", "A", tcp=tcp), "NXDOMAIN")
+
+
+def test_loadbalancer_has_cluster_ip(server, tcp):
+    r = expect_cluster(ask(server, "lb", "A", tcp=tcp))
+    assert r.rdatas("A") == ["10.96.5.40"], r.describe()
+
+
 # ---- 2.5 ExternalName -----------------------------------------------------------------------
 
 def test_externalname_cname(server, tcp):
@@ -255,6 +295,14 @@ def test_nonexistent_below_service_nxdomain(server, tcp):
 
 def test_namespace_is_empty_non_terminal(server, tcp):
     expect_negative(ask(server, f"{NS}.svc.{ZONE}", "A", tcp=tcp), "NOERROR")
+
+
+def test_svc_label_is_empty_non_terminal(server, tcp):
+    expect_negative(ask(server, f"svc.{ZONE}", "A", tcp=tcp), "NOERROR")
+
+
+def test_unknown_namespace_nxdomain(server, tcp):
+    expect_negative(ask(server, f"nons.svc.{ZONE}", "A", tcp=tcp), "NXDOMAIN")
 
 
 def test_zone_apex_soa(server, tcp):
