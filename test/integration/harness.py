@@ -349,6 +349,8 @@ class Daemon:
                              + " ".join(self.args) + "\n" + self.log())
 
     def stop(self):
+        """SIGTERM (SIGKILL after 2 s). Returns a problem description, or None for exit 0."""
+        problem = None
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
@@ -356,7 +358,14 @@ class Daemon:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(5)
-        self._log.close()
+                problem = "still running 2 s after SIGTERM (killed)"
+        if problem is None and self.proc.returncode != 0:
+            problem = f"exit status {self.proc.returncode}"
+        if not self._log.closed:
+            self._log.close()
+        if problem is None and re.search(r"AddressSanitizer|LeakSanitizer|runtime error:", self.log()):
+            problem = "sanitizer report in the log"
+        return problem
 
 
 class DaemonFactory:
@@ -390,8 +399,17 @@ class DaemonFactory:
         return d
 
     def close(self):
+        """Stops every daemon; then fails if one of them crashed or did not stop cleanly, so
+        a crash in a test that did not look (or a sanitizer report) is not lost."""
+        problems = []
         for d in self.daemons:
-            d.stop()
+            why = d.stop()
+            if why:
+                tail = "\n".join(d.log().splitlines()[-30:])
+                problems.append(f"{' '.join(d.args)}: {why}\n{tail}")
+        self.daemons = []
+        if problems:
+            raise AssertionError("hdnsd did not stop cleanly:\n" + "\n\n".join(problems))
 
 
 def run_hdnsd(*args, timeout=5):

@@ -11,7 +11,7 @@ import dns.query
 import dns.rcode
 import pytest
 
-from harness import (DATA, Daemon, config_file, copy_fixture, dig, free_port, http_get,
+from harness import (DATA, config_file, copy_fixture, dig, http_get,
                      parse_metrics, poll, write_atomic, write_in_place)
 
 RL = "rl.shop.svc.cluster.local."  # reload-v1.json: 10.251.0.1; reload-v2.json: 10.251.0.2

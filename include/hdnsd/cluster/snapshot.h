@@ -9,22 +9,23 @@
 //
 // Structure (src/cluster/snapshot.cc). Everything a query reads is found with at most three
 // hash probes, each keyed by a slice of the question's own wire bytes (no copy, no allocation):
-//   services_    "\3web\4demo" (the <svc>.<ns> labels as they stand in the qname)
+//   services     "\3web\4demo" (the <svc>.<ns> labels as they stand in the qname)
 //                  -> shared_ptr<const CompiledService>. A CompiledService owns every name at
 //                  or below <svc>.<ns>.svc.<zone>: a node table keyed by the labels left of the
 //                  service name ("" = the service itself, "\5web-0", "\5_http\4_tcp", and the
 //                  empty non-terminal "\4_tcp"), each node holding its RrSets and, for SRV, the
 //                  Extra list (targets' A/AAAA) that points into the same object. It also lists
 //                  its PTR contributions (ip bytes, target) so they can be withdrawn.
-//   namespaces_  "\4demo" -> number of existing services (empty non-terminal <ns>.svc.<zone>).
-//   reverse_     4 or 16 raw address bytes -> shared_ptr<const RrSet> of PTRs, merged over
+//   namespaces   "\4demo" -> number of existing services (empty non-terminal <ns>.svc.<zone>).
+//   reverse      4 or 16 raw address bytes -> shared_ptr<const RrSet> of PTRs, merged over
 //                  all services that use the address (sorted by target).
 // A watch event for ONE service goes through rebuildService(): it recompiles that service
-// only, swaps one services_ entry, adjusts one namespace count and re-merges only the PTR sets
+// only, swaps one services entry, adjusts one namespace count and re-merges only the PTR sets
 // of the addresses the old or new version used. Unchanged CompiledServices and PTR sets are
-// shared with the previous Snapshot; what is copied is the three hash tables of pointers
-// (~1 ms at 10k services / 100k endpoints). If that ever matters, shard the tables behind
-// shared_ptrs so an update copies one shard.
+// shared with the previous Snapshot. The three tables are sharded (256 / 16 / 1024 shards, each
+// behind a shared_ptr, copy-on-write): an update copies the shard pointers and clones only the
+// shards it writes to. Measured (-O2, 10k services, 100k endpoints): build 0.3-0.6 s, one
+// 10-endpoint service update ~0.3 ms, a lookup ~60 ns.
 //
 // Deliberate choices (documented here because the query pipeline relies on them):
 // - The apex answers SOA; NS (and any other type) at the apex is kNoData: we are a node-local
@@ -38,6 +39,13 @@
 //   everything else there (unknown address, other types, partial names) is kNotInZone so the
 //   caller forwards it: we are not authoritative for the reverse zones.
 // - ns.dns.<zone> (the SOA mname) has no address records: NXDOMAIN.
+// - Headless merge: all slices labelled with the service, deduplicated by address; an address
+//   is ready if any copy is (absent conditions.ready = ready), and the first hostname wins.
+//   An endpoint without a hostname is named by its dashed address (10-244-2-5, fd00--1). SRV
+//   port numbers/names/protocols come from the slices; weight 100/N (at least 1); records are
+//   ordered by target label, A/AAAA by address, PTR sets by target wire bytes.
+// - Names that cannot be built (a label over 63 bytes or with a dot, a name over 255 bytes,
+//   an ExternalName that is not a domain name) are skipped and counted in skippedObjects().
 #pragma once
 
 #include <cstdint>

@@ -18,7 +18,10 @@ using Bytes = std::vector<uint8_t>;
 
 Bytes cat(std::initializer_list<Bytes> parts) {
   Bytes out;
-  for (const auto& p : parts) out.insert(out.end(), p.begin(), p.end());
+  // push_back, not insert: GCC 12 -O2 reports a false -Warray-bounds on vector::insert.
+  for (const auto& p : parts) {
+    for (uint8_t b : p) out.push_back(b);
+  }
   return out;
 }
 
@@ -36,7 +39,7 @@ Bytes opt(uint16_t udp, std::array<uint8_t, 4> ttl, Bytes rdata = {}) {
              static_cast<uint8_t>(udp >> 8), static_cast<uint8_t>(udp),  // CLASS: UDP size
              ttl[0], ttl[1], ttl[2], ttl[3],                      // ext-rcode, version, DO|Z
              static_cast<uint8_t>(rdata.size() >> 8), static_cast<uint8_t>(rdata.size())};
-  r.insert(r.end(), rdata.begin(), rdata.end());
+  for (uint8_t b : rdata) r.push_back(b);
   return r;
 }
 
@@ -107,15 +110,14 @@ TEST_CASE("parseQuery: a bad question name is kBadName") {
         ParseError::kBadName);  // loop to its own start
   Bytes longLabel = header(0, 0, 0);
   longLabel.push_back(64);
-  longLabel.insert(longLabel.end(), 64, 'x');
-  longLabel.insert(longLabel.end(), {0, 0, 1, 0, 1});
+  longLabel = cat({longLabel, Bytes(64, 'x'), {0, 0, 1, 0, 1}});
   CHECK(parse(longLabel, &q).error() == ParseError::kBadName);
   Bytes tooLong = header(0, 0, 0);  // 4 labels of 63: 257 bytes of wire
   for (int i = 0; i < 4; ++i) {
     tooLong.push_back(63);
-    tooLong.insert(tooLong.end(), 63, 'x');
+    tooLong = cat({tooLong, Bytes(63, 'x')});
   }
-  tooLong.insert(tooLong.end(), {0, 0, 1, 0, 1});
+  tooLong = cat({tooLong, {0, 0, 1, 0, 1}});
   CHECK(parse(tooLong, &q).error() == ParseError::kBadName);
 }
 

@@ -307,6 +307,19 @@ TEST_CASE("server: a request after Connection: close in the same packet is not a
   f.finish();
 }
 
+TEST_CASE("server: a client that half-closes after its request still gets the answer") {
+  Fixture f;
+  {
+    Client c(f);
+    c.send(kGetHealth + kGetHealth);
+    REQUIRE(::shutdown(c.fd, SHUT_WR) == 0);  // like `printf ... | nc`
+    CHECK(c.next().status == 200);
+    CHECK(c.next().status == 200);
+    CHECK(c.waitClosed());
+  }
+  f.finish();
+}
+
 TEST_CASE("server: HTTP/1.0 closes by default, keeps the connection when asked") {
   Fixture f;
   {
@@ -424,12 +437,30 @@ TEST_CASE("server: idle and trickling connections are closed by the timeout") {
     CHECK(slow.waitClosed());
   }
   CHECK(f.server->stats().timeouts == 2);
-  {  // the timer restarts after a response: a keep-alive client gets the full timeout again
+  f.finish();
+}
+
+TEST_CASE("server: the idle timer restarts after each response") {
+  Limits l;
+  l.idleTimeout_ms = 500;
+  Fixture f(l);
+  {
     Client c(f);
+    auto pumpFor = [&](int ms) {
+      auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(ms);
+      f.pumpUntil([&] { return std::chrono::steady_clock::now() >= until; }, c.fd);
+    };
+    pumpFor(300);
     c.send(kGetHealth);
     CHECK(c.next().status == 200);
-    CHECK(c.waitClosed());
+    pumpFor(300);  // 600 ms after accept, 300 ms after the response: still open
+    c.drain();
+    CHECK_FALSE(c.closed);
+    c.send(kGetHealth);
+    CHECK(c.next().status == 200);
+    CHECK(c.waitClosed());  // and closed once idle for the full timeout
   }
+  CHECK(f.server->stats().timeouts == 1);
   f.finish();
 }
 
@@ -476,6 +507,30 @@ TEST_CASE("server: many pipelined requests pause the parser and all come back in
     }
     c.send("GET /last HTTP/1.1\r\n\r\n");  // reading resumed after the burst
     CHECK(c.next().body == "/last");
+  }
+  f.finish();
+}
+
+TEST_CASE("server: a client that does not read stops the server from producing answers") {
+  Limits l;
+  l.maxQueuedResponses = 2;
+  int calls = 0;
+  Fixture f(l, [&calls](std::string_view, std::string_view) {
+    ++calls;
+    return Response{200, "application/octet-stream", std::string(4 << 20, 'z'), {}};
+  });
+  {
+    Client c(f);  // never reads: the kernel buffers fill, writes stay queued
+    std::string burst;
+    for (int i = 0; i < 40; ++i) burst += "GET /big HTTP/1.1\r\n\r\n";
+    c.send(burst);
+    for (int i = 0; i < 200; ++i) {
+      uv_run(&f.loop, UV_RUN_NOWAIT);
+      ::usleep(500);
+    }
+    CHECK(calls >= 2);
+    CHECK(calls <= 6);  // 2 queued plus what the socket buffers swallowed, not all 40
+    MESSAGE("handler calls while the client was not reading: " << calls);
   }
   f.finish();
 }
