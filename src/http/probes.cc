@@ -4,10 +4,11 @@
 
 namespace hdnsd::http {
 
-size_t Readiness::addSource(std::string what) {
-  sources_.push_back({std::move(what), false});
+size_t Readiness::addSource(std::string what, std::function<std::string()> problem) {
+  sources_.push_back({std::move(what), std::move(problem), false});
   return sources_.size() - 1;
 }
+
 
 void Readiness::markLoaded(size_t id) {
   HDNSD_CHECK(id < sources_.size());
@@ -29,7 +30,8 @@ std::string Readiness::reason() const {
     ++missing;
   }
   if (!first) return {};
-  std::string out = first->what + " not loaded yet";
+  std::string why = first->problem ? first->problem() : std::string();
+  std::string out = first->what + (why.empty() ? " not loaded yet" : " not loaded: " + why);
   if (missing > 1) out += " (and " + std::to_string(missing - 1) + " more)";
   return out;
 }

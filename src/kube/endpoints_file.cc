@@ -54,12 +54,6 @@ void EndpointsFile::close() noexcept {
   debounce_.reset();
 }
 
-std::string EndpointsFile::notReadyReason() const {
-  if (loaded_) return "";
-  if (!lastError_.empty()) return "endpoints file " + path_ + " not loaded: " + lastError_;
-  return "endpoints file " + path_ + " not loaded yet";
-}
-
 void EndpointsFile::reload(cluster::ViewOptions opts) {
   opts_ = std::move(opts);
   force_ = true;

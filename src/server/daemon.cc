@@ -43,8 +43,7 @@ Result<void, std::string> Daemon::start() {
     tcp_.push_back(std::move(tcp));
   }
   if (cfg_.metrics) {
-    http_ = std::make_unique<http::Server>(
-        loop_, [this](std::string_view m, std::string_view p) { return handleHttp(m, p); });
+    http_ = std::make_unique<http::Server>(loop_, http::makeProbeHandler(registry_, readiness_));
     if (auto r = http_->listen(cfg_.metrics->text()); !r) return Unexpected{"--metrics " + r.error()};
     LOG_INFO("http: /health /ready /metrics on %s", cfg_.metrics->text().c_str());
   }
@@ -61,9 +60,16 @@ Result<void, std::string> Daemon::start() {
 }
 
 void Daemon::startEndpointsFile() {
+  std::string what = "endpoints file " + cfg_.endpointsFile;
+  auto problem = [this] { return endpoints_ ? endpoints_->lastError() : std::string(); };
+  // Once ready, stay ready: a file swapped in by a reload is served when it loads, and until
+  // then the last good view is.
+  if (endpointsSource_ == SIZE_MAX) endpointsSource_ = readiness_.addSource(what, problem);
   endpoints_ = std::make_unique<kube::EndpointsFile>(
-      loop_, cfg_.endpointsFile, viewOptions(),
-      [this](std::shared_ptr<const cluster::Snapshot> s) { responder_.setSnapshot(std::move(s)); });
+      loop_, cfg_.endpointsFile, viewOptions(), [this](std::shared_ptr<const cluster::Snapshot> s) {
+        responder_.setSnapshot(std::move(s));
+        readiness_.markLoaded(endpointsSource_);
+      });
 }
 
 void Daemon::installSignalHandlers() {
@@ -122,6 +128,9 @@ void Daemon::applyConfig(const config::Config& next) {
     if (!cfg_.endpointsFile.empty()) {
       startEndpointsFile();
       if (auto r = endpoints_->start(); !r) LOG_ERROR("reload: %s", r.error().c_str());
+    } else {
+      responder_.setSnapshot(cluster::Snapshot::build({}, viewOptions()));
+      if (endpointsSource_ != SIZE_MAX) readiness_.markLoaded(endpointsSource_);
     }
   } else if (endpoints_) {
     endpoints_->reload(viewOptions());
@@ -156,27 +165,6 @@ void Daemon::shutdown() {
         1500, 0);
     uv_unref(reinterpret_cast<uv_handle_t*>(shutdownGuard_.get()));  // must not hold the loop open
   }
-}
-
-bool Daemon::ready() const noexcept {
-  return responder_.snapshot() != nullptr && (!endpoints_ || endpoints_->loaded());
-}
-
-std::string Daemon::notReadyReason() const {
-  if (endpoints_ && !endpoints_->loaded()) return endpoints_->notReadyReason();
-  if (!responder_.snapshot()) return "no cluster view yet";
-  return "";
-}
-
-http::Response Daemon::handleHttp(std::string_view method, std::string_view path) {
-  if (path != "/health" && path != "/ready" && path != "/metrics") return {404, "text/plain; charset=utf-8", "not found\n", ""};
-  if (method != "GET" && method != "HEAD") return {405, "text/plain; charset=utf-8", "method not allowed\n", "GET, HEAD"};
-  if (path == "/health") return {200, "text/plain; charset=utf-8", "ok\n", ""};
-  if (path == "/ready") {
-    if (ready()) return {200, "text/plain; charset=utf-8", "ready\n", ""};
-    return {503, "text/plain; charset=utf-8", "not ready: " + notReadyReason() + "\n", ""};
-  }
-  return {200, "text/plain; version=0.0.4; charset=utf-8", registry_.render(), ""};
 }
 
 void Daemon::registerMetrics() {

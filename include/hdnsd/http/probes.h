@@ -10,6 +10,7 @@
 // Threads: loop thread only (Readiness is plain state read by the handler on the loop).
 #pragma once
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -24,18 +25,21 @@ inline constexpr const char* kMetricsContentType = "text/plain; version=0.0.4; c
 // the first sync a source keeps serving its last good data through errors.
 class Readiness {
  public:
-  // `what` names the source in the 503 line, e.g. "endpoints file examples/x.json". Returns
-  // the id for markLoaded.
-  size_t addSource(std::string what);
+  // `what` names the source in the 503 line, e.g. "endpoints file examples/x.json". `problem`,
+  // if given, says why it is not loaded yet (the last load error, "" if none). Returns the id
+  // for markLoaded.
+  size_t addSource(std::string what, std::function<std::string()> problem = {});
   void markLoaded(size_t id);
 
   bool ready() const noexcept;
-  // "" when ready; else "<first missing> not loaded yet", plus " (and N more)" if several.
+  // "" when ready; else "<first missing> not loaded yet" (or "not loaded: <problem>"), plus
+  // " (and N more)" if several.
   std::string reason() const;
 
  private:
   struct Source {
     std::string what;
+    std::function<std::string()> problem;
     bool loaded = false;
   };
   std::vector<Source> sources_;

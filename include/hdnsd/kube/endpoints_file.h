@@ -31,8 +31,8 @@ class EndpointsFile {
   void close() noexcept;
 
   bool loaded() const noexcept { return loaded_; }
-  // One line for /ready while not loaded.
-  std::string notReadyReason() const;
+  // The last load error ("" after a good load): why /ready still says no.
+  const std::string& lastError() const noexcept { return lastError_; }
   const std::string& path() const noexcept { return path_; }
   uint64_t loads() const noexcept { return loads_; }
   uint64_t failures() const noexcept { return failures_; }

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "hdnsd/config/config.h"
+#include "hdnsd/http/probes.h"
 #include "hdnsd/http/server.h"
 #include "hdnsd/kube/endpoints_file.h"
 #include "hdnsd/metrics/registry.h"
@@ -34,8 +35,7 @@ class Daemon {
   void reload();
   void shutdown();
 
-  bool ready() const noexcept;
-  std::string notReadyReason() const;
+  bool ready() const noexcept { return readiness_.ready(); }
   const config::Config& config() const noexcept { return cfg_; }
   query::QueryStats& stats() noexcept { return stats_; }
   query::Responder& responder() noexcept { return responder_; }
@@ -46,7 +46,6 @@ class Daemon {
  private:
   void applyConfig(const config::Config& next);
   void startEndpointsFile();
-  http::Response handleHttp(std::string_view method, std::string_view path);
   void registerMetrics();
   cluster::ViewOptions viewOptions() const;
   server::TcpLimits tcpLimits() const;
@@ -57,6 +56,8 @@ class Daemon {
   query::QueryStats stats_;
   query::Responder responder_;
   metrics::Registry registry_;
+  http::Readiness readiness_;
+  size_t endpointsSource_ = SIZE_MAX;
   std::vector<std::unique_ptr<UdpListener>> udp_;
   std::vector<std::unique_ptr<TcpListener>> tcp_;
   std::unique_ptr<kube::EndpointsFile> endpoints_;
