@@ -27,9 +27,13 @@ TEST_SRCS := $(shell find test/unit test/support -name '*.cc' 2>/dev/null | sort
 LIB_OBJS  := $(LIB_SRCS:%.cc=$(BUILD)/obj/%.o)
 TEST_OBJS := $(TEST_SRCS:%.cc=$(BUILD)/obj/%.o)
 MAIN_OBJ  := $(BUILD)/obj/src/main.o
+# Fuzz targets test/fuzz/fuzz_<name>.cc, each with a seed corpus in test/fuzz/corpus/<name>/.
+FUZZ_NAMES   := $(patsubst test/fuzz/fuzz_%.cc,%,$(wildcard test/fuzz/fuzz_*.cc))
+FUZZ_REPLAYS := $(FUZZ_NAMES:%=$(BUILD)/fuzz/replay_%)
+FUZZ_SECONDS ?= 60
 
-.PHONY: all deps test unit integration run clean
-all: deps $(BUILD)/hdnsd $(BUILD)/unit_tests
+.PHONY: all deps test unit integration run clean fuzz fuzz-deps
+all: deps $(BUILD)/hdnsd $(BUILD)/unit_tests $(FUZZ_REPLAYS)
 
 # Installs the Debian packages the build and the tests need, only those that are missing.
 deps:
@@ -61,6 +65,29 @@ $(BUILD)/obj/%.o: %.cc
 $(BUILD)/obj/test/%.o: test/%.cc
 	@mkdir -p $(@D)
 	$(CXX) $(CXXFLAGS) -Wno-array-bounds -Wno-stringop-overflow -Wno-stringop-overread -c -o $@ $<
+
+# g++ replay of each fuzz target's corpus (every crash found becomes a corpus file): make test
+# runs them, so a fixed bug stays fixed without needing clang.
+$(BUILD)/fuzz/replay_%: test/fuzz/fuzz_%.cc $(BUILD)/libhdnsd.a
+	@mkdir -p $(@D)
+	$(CXX) $(CXXFLAGS) -DHDNSD_FUZZ_STANDALONE -o $@ $< $(BUILD)/libhdnsd.a $(LDLIBS)
+
+# libFuzzer with ASan+UBSan (clang from Debian): every target for FUZZ_SECONDS each; new inputs
+# that add coverage land in build/fuzz/new-corpus/<name>/ (copy the crashers into the corpus).
+FUZZ_CXX  := clang++
+FUZZ_FLAGS := -std=c++20 -g -O1 -fsanitize=fuzzer,address,undefined -Iinclude \
+              $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+fuzz-deps:
+	@$(MAKE) --no-print-directory deps DEB_PKGS="clang libclang-rt-14-dev"
+fuzz: deps fuzz-deps
+	@mkdir -p build/fuzz/lf
+	@set -e; for n in $(FUZZ_NAMES); do \
+	  echo "== fuzz_$$n ($(FUZZ_SECONDS) s)"; \
+	  $(FUZZ_CXX) $(FUZZ_FLAGS) -o build/fuzz/lf/fuzz_$$n test/fuzz/fuzz_$$n.cc $(LIB_SRCS) $(LDLIBS); \
+	  mkdir -p build/fuzz/new-corpus/$$n; \
+	  build/fuzz/lf/fuzz_$$n -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
+	    -artifact_prefix=build/fuzz/lf/$$n- build/fuzz/new-corpus/$$n test/fuzz/corpus/$$n; \
+	done
 
 # Unit tests (doctest) then integration tests (pytest driving build/hdnsd with dig); one
 # combined "N passed, M failed" line at the end.

@@ -15,6 +15,15 @@ u_fail=$(sed -n 's/.*test cases:.*| *\([0-9]*\) failed.*/\1/p' "$unit_out" | tai
 u_pass=${u_pass:-0}; u_fail=${u_fail:-0}
 if [ "$unit_rc" -ne 0 ] && [ "$u_fail" -eq 0 ]; then u_fail=1; fi  # crashed before its summary
 
+# Fuzz corpus replays (g++ builds of the libFuzzer targets): one test per target.
+f_pass=0; f_fail=0
+for replay in "$build"/fuzz/replay_*; do
+  [ -x "$replay" ] || continue
+  name=${replay##*/replay_}
+  if "$replay" "test/fuzz/corpus/$name"; then f_pass=$((f_pass + 1)); else f_fail=$((f_fail + 1)); echo "FAILED: fuzz corpus replay $name"; fi
+done
+u_pass=$((u_pass + f_pass)); u_fail=$((u_fail + f_fail))
+
 int_out=$(mktemp)
 HDNSD_BIN="$build/hdnsd" "$py" -m pytest -q -p no:cacheprovider test/integration 2>&1 | tee "$int_out"
 int_rc=${PIPESTATUS[0]}

@@ -11,6 +11,7 @@
 
 #include "hdnsd/dns/name.h"
 #include "hdnsd/dns/wire.h"
+#include "../../support/alloc_counter.h"
 
 namespace {
 
@@ -691,6 +692,36 @@ TEST_CASE("counters: services, endpoints, skipped objects") {
   CHECK(s->serviceCount() == 5);
   CHECK(s->endpointCount() == 5);
   CHECK(s->skippedObjects() == 2);
+}
+
+TEST_CASE("lookup does not allocate, whatever the outcome") {
+  ClusterModel m = sampleModel();
+  add(m, slice("demo", "db-v6", "db", {ep({"fd00::5"})}, {port("postgres", 5432)}, AddressType::kIPv6));
+  auto s = build(m);
+  const char* names[] = {
+      "web.demo.svc.cluster.local", "web-0.web.demo.svc.cluster.local",
+      "_http._tcp.web.demo.svc.cluster.local", "_tcp.web.demo.svc.cluster.local",
+      "search.demo.svc.cluster.local", "cluster.local", "dns-version.cluster.local",
+      "nope.demo.svc.cluster.local", "demo.svc.cluster.local", "nope.svc.cluster.local",
+      "1-2-3-4.demo.pod.cluster.local", "fd00--1.demo.pod.cluster.local", "bad.demo.pod.cluster.local",
+      "10.0.96.10.in-addr.arpa", "99.0.96.10.in-addr.arpa", "example.com",
+      "5.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.d.f.ip6.arpa"};
+  std::vector<dns::NameKey> keys;  // built before counting: NameKey itself never allocates
+  for (const char* n : names) {
+    std::string w;
+    REQUIRE(dns::textToWire(n, &w));
+    keys.emplace_back();
+    REQUIRE(keys.back().assignWire(w));
+  }
+  const uint16_t types[] = {dns::kTypeA, dns::kTypeAAAA, dns::kTypeSRV, dns::kTypePTR,
+                            dns::kTypeTXT, dns::kTypeSOA, dns::kTypeANY, dns::kTypeMX};
+  int answers = 0;
+  hdnsd::test::startCountingAllocations();
+  for (const auto& k : keys)
+    for (uint16_t t : types) answers += s->lookup(k, t).kind == Kind::kAnswer;
+  const uint64_t allocs = hdnsd::test::stopCountingAllocations();
+  CHECK(allocs == 0);
+  CHECK(answers > 10);  // the loop did real work
 }
 
 TEST_CASE("a Snapshot does not depend on the model it was built from") {
