@@ -160,32 +160,4 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   return 0;
 }
 
-#ifdef HDNSD_FUZZ_STANDALONE
-// Replays files (or every file in directories) through the target, for g++ builds.
-#include <filesystem>
-#include <fstream>
-#include <iterator>
-#include <vector>
-
-int main(int argc, char** argv) {
-  size_t runs = 0;
-  auto runFile = [&](const std::filesystem::path& p) {
-    std::ifstream in(p, std::ios::binary);
-    std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    LLVMFuzzerTestOneInput(bytes.data(), bytes.size());
-    ++runs;
-  };
-  for (int i = 1; i < argc; ++i) {
-    const std::filesystem::path p(argv[i]);
-    if (std::filesystem::is_directory(p)) {
-      for (const auto& e : std::filesystem::directory_iterator(p)) {
-        if (e.is_regular_file()) runFile(e.path());
-      }
-    } else {
-      runFile(p);
-    }
-  }
-  std::printf("fuzz_query: %zu inputs replayed\n", runs);
-  return 0;
-}
-#endif
+#include "standalone_main.h"
