@@ -25,7 +25,7 @@ done
 u_pass=$((u_pass + f_pass)); u_fail=$((u_fail + f_fail))
 
 int_out=$(mktemp)
-HDNSD_BIN="$build/hdnsd" "$py" -m pytest -q -p no:cacheprovider test/integration 2>&1 | tee "$int_out"
+HDNSD_BIN="$build/hdnsd" "$py" -m pytest -q -p no:cacheprovider test/integration test/fakeapi 2>&1 | tee "$int_out"
 int_rc=${PIPESTATUS[0]}
 # pytest: "3 failed, 40 passed in 12.3s" (either order; errors count as failures)
 i_pass=$(grep -Eo '[0-9]+ passed' "$int_out" | tail -1 | grep -Eo '[0-9]+')

@@ -8,12 +8,16 @@
 #include <chrono>
 #include <cstring>
 #include <functional>
+#include <limits>
 #include <map>
 #include <set>
 #include <tuple>
 #include <utility>
 
+#include "hdnsd/policy/annotations.h"
+#include "hdnsd/policy/rng.h"
 #include "hdnsd/util/check.h"
+#include "hdnsd/util/log.h"
 
 namespace hdnsd::cluster {
 
@@ -57,6 +61,11 @@ std::string dashedIp(const IpAddr& ip) {
   std::replace(t.begin(), t.end(), '.', '-');
   std::replace(t.begin(), t.end(), ':', '-');
   return t;
+}
+
+// A stable 64-bit id (never 0) for spreading: endpoints' rendezvous ids, counter keys.
+uint64_t endpointId(std::string_view bytes) {
+  return policy::mix64(std::hash<std::string_view>{}(bytes)) | 1;
 }
 
 std::string ipKey(const IpAddr& ip) {
@@ -254,6 +263,7 @@ struct SnapshotBuilder {
     bool ready = false;
     std::string hostLabel;  // wire label of the endpoint hostname, or empty
     std::set<std::tuple<std::string, Protocol, uint16_t>> ports;  // (name, proto, port), named
+    const Endpoint* ep = nullptr;  // a ready copy if any: node, zone, pod and hints for spreading
   };
   // One hostname (or generated name) under a headless service.
   struct Target {
@@ -261,8 +271,26 @@ struct SnapshotBuilder {
     std::set<std::tuple<std::string, Protocol, uint16_t>> ports;
   };
 
+  // What every service's compile needs from the snapshot being built.
+  struct CompileCtx {
+    const std::string& zoneWire;
+    const ViewOptions* opts;
+    std::string nodeZone;  // ViewOptions::nodeZone, or learned
+    size_t* badAnnotations;
+  };
+
+  // The zone of an endpoint on our node, the first found in slice order; "" if none.
+  static std::string learnZone(const std::string& nodeName, const SliceList& slices) {
+    if (nodeName.empty()) return {};
+    for (const EndpointSlice* sl : slices)
+      for (const auto& ep : sl->endpoints)
+        if (ep.nodeName == nodeName && !ep.zone.empty()) return ep.zone;
+    return {};
+  }
+
   static std::shared_ptr<CompiledService> compile(const Service& svc, const SliceList& slices,
-                                                  const std::string& zoneWire, size_t* skipped) {
+                                                  const CompileCtx& ctx, size_t* skipped) {
+    const std::string& zoneWire = ctx.zoneWire;
     const std::string svcLabel = wireLabel(svc.name), nsLabel = wireLabel(svc.ns);
     if (svcLabel.empty() || nsLabel.empty()) {
       ++*skipped;
@@ -289,7 +317,7 @@ struct SnapshotBuilder {
       return cs;
     }
     if (svc.headless) {
-      compileHeadless(svc, slices, cs.get());
+      compileHeadless(svc, slices, ctx, cs.get());
     } else {
       compileClusterIp(svc, cs.get());
     }
@@ -327,7 +355,8 @@ struct SnapshotBuilder {
   }
 
   // Spec 2.4: records for the ready endpoints of all slices of the service, merged.
-  static void compileHeadless(const Service& svc, const SliceList& slices, CompiledService* cs) {
+  static void compileHeadless(const Service& svc, const SliceList& slices, const CompileCtx& ctx,
+                              CompiledService* cs) {
     bool tolerate = svc.publishNotReadyAddresses;
     if (auto it = svc.annotations.find(kTolerateUnreadyAnnotation);
         it != svc.annotations.end() && it->second == "true")
@@ -336,32 +365,80 @@ struct SnapshotBuilder {
     // Merge: the same address may appear in several slices (e.g. while the controller moves
     // it); it is ready if any copy is, and the first hostname wins.
     std::map<IpAddr, Merged> merged;
-    for (const EndpointSlice* sl : slices) {
-      if (sl->addressType == AddressType::kFQDN) continue;
-      for (const auto& ep : sl->endpoints) {
-        // discovery.k8s.io/v1: "nil should be interpreted as ready".
-        const bool ready = tolerate || ep.ready.value_or(true);
-        const std::string host = wireLabel(ep.hostname);
-        for (const auto& ip : ep.addresses) {
-          if (ip.family != 4 && ip.family != 6) continue;
-          Merged& m = merged[ip];
-          if (m.hostLabel.empty() && !host.empty() && (ready || !m.ready)) m.hostLabel = host;
-          if (!ready) continue;
-          m.ready = true;
-          for (const auto& p : sl->ports) {
-            if (p.name.empty() || p.port == 0) continue;
-            m.ports.emplace(p.name, p.protocol, p.port);
+    auto mergeAll = [&](auto&& isReady) {
+      merged.clear();
+      size_t ready = 0;
+      for (const EndpointSlice* sl : slices) {
+        if (sl->addressType == AddressType::kFQDN) continue;
+        for (const auto& ep : sl->endpoints) {
+          const bool epReady = isReady(ep);
+          const std::string host = wireLabel(ep.hostname);
+          for (const auto& ip : ep.addresses) {
+            if (ip.family != 4 && ip.family != 6) continue;
+            Merged& m = merged[ip];
+            if (m.hostLabel.empty() && !host.empty() && (epReady || !m.ready)) m.hostLabel = host;
+            if (m.ep == nullptr || (epReady && !m.ready)) m.ep = &ep;  // spreading facts
+            if (!epReady) continue;
+            if (!m.ready) ++ready;
+            m.ready = true;
+            for (const auto& p : sl->ports) {
+              if (p.name.empty() || p.port == 0) continue;
+              m.ports.emplace(p.name, p.protocol, p.port);
+            }
           }
         }
       }
+      return ready;
+    };
+    // discovery.k8s.io/v1: "nil should be interpreted as ready".
+    const size_t readyCount = mergeAll([&](const Endpoint& ep) { return tolerate || ep.ready.value_or(true); });
+    if (readyCount == 0 && ctx.opts->terminatingFallback) {
+      // kube-proxy's fallback during a rollout: no ready endpoint, but some still serving
+      // while terminating (KEP-1669). Off by default: the specification says NXDOMAIN.
+      mergeAll([](const Endpoint& ep) {
+        return ep.serving.value_or(false) && ep.terminating.value_or(false);
+      });
     }
+
+    // Spreading facts per address: the service's annotations, our node and zone.
+    const policy::ServiceSpread spread = policy::parseServiceAnnotations(svc.annotations);
+    if (!spread.errors.empty()) {
+      ++*ctx.badAnnotations;
+      for (const auto& e : spread.errors)
+        LOG_WARN("service %s: %s (ignored)", cs->modelKey.c_str(), e.c_str());
+    }
+    const policy::Locality here{ctx.opts->nodeName, ctx.nodeZone};
+    const bool topology = spread.kind.value_or(ctx.opts->policy) == policy::Kind::kTopology;
+    struct Facts {
+      uint32_t weight = 1;
+      uint8_t tier = policy::kTierOther;
+    };
+    auto factsOf = [&](const IpAddr& ip, const Merged& m) {
+      Facts f;
+      const std::string ipText = ip.text();
+      policy::EndpointFacts e{ipText, {}, {}, {}, {}, nullptr, nullptr};
+      if (m.ep != nullptr) {
+        e = {ipText, m.ep->podName, m.ep->hostname, m.ep->nodeName, m.ep->zone, &m.ep->forZones, &m.ep->forNodes};
+      }
+      f.weight = spread.weightOf(e);
+      f.tier = policy::tierOf(e, here);
+      return f;
+    };
+    // One record's spreading data, appended in the same order as its RDATA.
+    auto addSpread = [&](policy::SetSpread& s, const Facts& f, uint64_t id) {
+      s.invWeights.push_back(f.weight == 0 ? std::numeric_limits<float>::infinity() : 1.0f / float(f.weight));
+      s.tiers.push_back(f.tier);
+      s.ids.push_back(id);
+    };
 
     // Targets: hostname, or the generated (dashed) name for endpoints without one.
     std::map<std::string, Target> targets;  // by wire label: a stable order
     Node& self = cs->nodes[""];
     for (const auto& [ip, m] : merged) {
       if (!m.ready) continue;
-      self.get(ip.family == 4 ? dns::kTypeA : dns::kTypeAAAA).rrset.rdatas.push_back(addressRdata(ip));
+      CompiledSet& set = self.get(ip.family == 4 ? dns::kTypeA : dns::kTypeAAAA);
+      set.rrset.rdatas.push_back(addressRdata(ip));
+      addSpread(set.rrset.spread, factsOf(ip, m), endpointId(ipKey(ip)));
       ++cs->endpoints;
       std::string label = m.hostLabel.empty() ? wireLabel(dashedIp(ip)) : m.hostLabel;
       if (label.size() + cs->nameWire.size() > dns::kMaxNameWire) continue;
@@ -377,8 +454,11 @@ struct SnapshotBuilder {
     }
     for (const auto& [label, t] : targets) {
       Node& n = cs->nodes[label];
-      for (const auto& ip : t.ips)
-        n.get(ip.family == 4 ? dns::kTypeA : dns::kTypeAAAA).rrset.rdatas.push_back(addressRdata(ip));
+      for (const auto& ip : t.ips) {
+        CompiledSet& set = n.get(ip.family == 4 ? dns::kTypeA : dns::kTypeAAAA);
+        set.rrset.rdatas.push_back(addressRdata(ip));
+        addSpread(set.rrset.spread, factsOf(ip, merged.at(ip)), endpointId(ipKey(ip)));
+      }
     }
 
     // SRV: one per (ready target, named port), grouped by _<port>._<proto>.
@@ -392,21 +472,54 @@ struct SnapshotBuilder {
     }
     for (auto& [key, entries] : srv) {
       cs->nodes[key.substr(1 + static_cast<uint8_t>(key[0]))];  // the empty non-terminal _<proto>
-      // Equal weights that add up to about 100 (RFC 2782: 0 means "rarely"; keep it >= 1).
-      const uint16_t weight = static_cast<uint16_t>(std::max<size_t>(1, 100 / entries.size()));
+      // Without weights: equal weights that add up to about 100 (RFC 2782: 0 means "rarely";
+      // keep it >= 1). With hdnsd.io/weights: the endpoint's weight. Priority: the topology
+      // tier when the topology policy applies (RFC 2782: lower is tried first), else 0.
+      const uint16_t even = static_cast<uint16_t>(std::max<size_t>(1, 100 / entries.size()));
       CompiledSet& set = cs->nodes[key].get(dns::kTypeSRV);
-      for (const auto& [label, port] : entries)
-        set.rrset.rdatas.push_back(srvRdata(0, weight, port, label + cs->nameWire));
+      for (const auto& [label, port] : entries) {
+        const Target& t = targets.at(label);
+        const Facts f = factsOf(t.ips.front(), merged.at(t.ips.front()));
+        const uint16_t weight = spread.hasWeights ? static_cast<uint16_t>(f.weight) : even;
+        const uint16_t priority = topology ? f.tier : 0;
+        set.rrset.rdatas.push_back(srvRdata(priority, weight, port, label + cs->nameWire));
+        std::string idKey = label;
+        appendU16(&idKey, port);
+        addSpread(set.rrset.spread, f, endpointId(idKey));
+      }
     }
-    // Additional section: the targets' addresses (all nodes exist now).
+    // Additional section: the targets' addresses (all nodes exist now), and which of them go
+    // with which SRV record, so an answer cut to --max-answers carries only its own.
     for (auto& [key, entries] : srv) {
       CompiledSet* set = cs->nodes[key].find(dns::kTypeSRV);
       const std::string* last = nullptr;
       for (const auto& [label, port] : entries) {
-        if (last != nullptr && *last == label) continue;  // same target, another port
-        last = &label;
-        const Node& tn = cs->nodes.find(label)->second;
-        for (const auto& s : tn.sets) set->extras.push_back({label + cs->nameWire, &s.rrset});
+        const auto first = static_cast<uint32_t>(set->extras.size());
+        if (last == nullptr || *last != label) {  // same target, another port: listed once
+          last = &label;
+          const Node& tn = cs->nodes.find(label)->second;
+          for (const auto& s : tn.sets) set->extras.push_back({label + cs->nameWire, &s.rrset});
+        }
+        set->rrset.spread.extras.emplace_back(first, static_cast<uint32_t>(set->extras.size()) - first);
+      }
+    }
+
+    // Finish every set's spreading data: managed, the service's overrides, the counter key;
+    // drop per-record vectors that carry nothing (all weight 1, no topology known).
+    for (auto& [prefix, node] : cs->nodes) {
+      for (auto& cset : node.sets) {
+        policy::SetSpread& s = cset.rrset.spread;
+        s.managed = true;
+        s.kind = spread.kind;
+        s.maxAnswers = spread.maxAnswers;
+        std::string keyText = prefix + cs->nameWire;
+        appendU16(&keyText, cset.rrset.type);
+        s.key = endpointId(keyText);
+        if (!spread.hasWeights) s.invWeights.clear();
+        if (!here.known()) s.tiers.clear();
+        s.invWeights.shrink_to_fit();
+        s.tiers.shrink_to_fit();
+        s.ids.shrink_to_fit();
       }
     }
   }
@@ -485,12 +598,19 @@ std::shared_ptr<const Snapshot> Snapshot::build(const ClusterModel& model, const
   static const SnapshotBuilder::SliceList kNoSlices;
 
   std::unordered_map<std::string, std::vector<std::string>> ptrs;  // address -> targets
+  snap->nodeZone_ = opts.nodeZone;
+  if (snap->nodeZone_.empty() && !opts.nodeName.empty()) {
+    SnapshotBuilder::SliceList all;
+    for (const auto& [k, sl] : model.slices) all.push_back(&sl);
+    snap->nodeZone_ = SnapshotBuilder::learnZone(opts.nodeName, all);
+  }
+  const SnapshotBuilder::CompileCtx ctx{snap->zoneWire_, &snap->opts_, snap->nodeZone_, &snap->badAnnotations_};
   impl->services.reserve(model.services.size());
   for (const auto& [key, svc] : model.services) {
     auto it = slicesBySvc.find(objectKey(svc.ns, svc.name));
     const auto& slices = it == slicesBySvc.end() ? kNoSlices : it->second;
     std::shared_ptr<CompiledService> cs =
-        SnapshotBuilder::compile(svc, slices, snap->zoneWire_, &snap->skipped_);
+        SnapshotBuilder::compile(svc, slices, ctx, &snap->skipped_);
     if (it != slicesBySvc.end()) {
       for (const auto* sl : it->second)
         if (sl->addressType == AddressType::kFQDN) ++snap->skipped_;
@@ -524,6 +644,8 @@ std::shared_ptr<const Snapshot> Snapshot::rebuildService(const Snapshot& prev,
   snap->serviceCount_ = prev.serviceCount_;
   snap->endpointCount_ = prev.endpointCount_;
   snap->skipped_ = prev.skipped_;  // approximate after an update; exact after build()
+  snap->badAnnotations_ = prev.badAnnotations_;  // likewise
+  snap->nodeZone_ = prev.nodeZone_;
   // A new serial: the zone content changed (unless the caller pinned one).
   snap->serial_ = prev.opts_.serial != 0 ? prev.opts_.serial : SnapshotBuilder::nextSerial();
   snap->soa_ = prev.soa_;
@@ -563,7 +685,9 @@ std::shared_ptr<const Snapshot> Snapshot::rebuildService(const Snapshot& prev,
     for (auto s = model.slices.lower_bound(prefix);
          s != model.slices.end() && s->first.compare(0, prefix.size(), prefix) == 0; ++s)
       if (s->second.ns == svc.ns && s->second.serviceName == svc.name) slices.push_back(&s->second);
-    fresh = SnapshotBuilder::compile(svc, slices, snap->zoneWire_, &snap->skipped_);
+    if (snap->nodeZone_.empty()) snap->nodeZone_ = SnapshotBuilder::learnZone(snap->opts_.nodeName, slices);
+    const SnapshotBuilder::CompileCtx ctx{snap->zoneWire_, &snap->opts_, snap->nodeZone_, &snap->badAnnotations_};
+    fresh = SnapshotBuilder::compile(svc, slices, ctx, &snap->skipped_);
   }
   if (fresh) {
     ++snap->serviceCount_;

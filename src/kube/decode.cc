@@ -213,6 +213,20 @@ cluster::EndpointSlice decodeSlice(const json& item, const std::string& ns, cons
       ep.hostname = getString(e, "hostname", at);
       ep.nodeName = getString(e, "nodeName", at);
       ep.zone = getString(e, "zone", at);
+      if (const json* hints = getObject(e, "hints", at)) {
+        // [{"name": "us-east-1a"}, ...]; v1beta1 and v1 spell them the same.
+        const std::string hat = join(at, "hints");
+        for (auto [key, list] : {std::pair{"forZones", &ep.forZones}, std::pair{"forNodes", &ep.forNodes}}) {
+          const json* arr = getArray(*hints, key, hat);
+          if (arr == nullptr) continue;
+          for (size_t k = 0; k < arr->size(); ++k) {
+            const std::string hk = index(join(hat, key), k);
+            if (!(*arr)[k].is_object()) throw FieldError{hk, "expected an object"};
+            std::string name = getString((*arr)[k], "name", hk);
+            if (!name.empty()) list->push_back(std::move(name));
+          }
+        }
+      }
       if (const json* ref = getObject(e, "targetRef", at)) {
         if (getString(*ref, "kind", join(at, "targetRef")) == "Pod")
           ep.podName = getString(*ref, "name", join(at, "targetRef"));
@@ -315,6 +329,116 @@ Result<cluster::ClusterModel, std::string> decodeList(std::string_view text, Dec
     return Unexpected{itemName + ": " + e.what()};
   }
   return model;
+}
+
+// ---- One object (the API watch and list pages) ----------------------------------------------
+
+namespace {
+
+struct ObjectMeta {
+  std::string ns, name;
+  std::map<std::string, std::string> labels;
+};
+
+ObjectMeta decodeMeta(const json& obj) {
+  if (!obj.is_object()) throw FieldError{"", "expected an object"};
+  ObjectMeta m;
+  if (const json* md = getObject(obj, "metadata", "")) {
+    m.name = getString(*md, "name", "metadata");
+    m.ns = getString(*md, "namespace", "metadata");
+    m.labels = getStringMap(*md, "labels", "metadata");
+  }
+  if (m.name.empty()) throw FieldError{"metadata.name", "required"};
+  if (m.ns.empty()) m.ns = "default";
+  return m;
+}
+
+std::string describe(const char* kind, const ObjectMeta* m, const FieldError& e) {
+  std::string msg = kind;
+  if (m != nullptr) msg += " " + m->ns + "/" + m->name;
+  if (!e.path.empty()) msg += ": " + e.path;
+  return msg + ": " + e.msg;
+}
+
+}  // namespace
+
+Result<cluster::Service, std::string> decodeServiceObject(const json& obj) {
+  std::optional<ObjectMeta> m;
+  try {
+    m = decodeMeta(obj);
+    return decodeService(obj, m->ns, m->name);
+  } catch (const FieldError& e) {
+    return Unexpected{describe("Service", m ? &*m : nullptr, e)};
+  } catch (const std::exception& e) {
+    return Unexpected{std::string("Service: ") + e.what()};
+  }
+}
+
+Result<std::optional<cluster::EndpointSlice>, std::string> decodeSliceObject(const json& obj) {
+  std::optional<ObjectMeta> m;
+  try {
+    m = decodeMeta(obj);
+    auto label = m->labels.find(kServiceNameLabel);
+    if (label == m->labels.end() || label->second.empty())
+      return std::optional<cluster::EndpointSlice>();
+    return std::optional<cluster::EndpointSlice>(decodeSlice(obj, m->ns, m->name, label->second));
+  } catch (const FieldError& e) {
+    return Unexpected{describe("EndpointSlice", m ? &*m : nullptr, e)};
+  } catch (const std::exception& e) {
+    return Unexpected{std::string("EndpointSlice: ") + e.what()};
+  }
+}
+
+Result<std::vector<cluster::EndpointSlice>, std::string> decodeEndpointsObject(const json& obj) {
+  std::optional<ObjectMeta> m;
+  try {
+    m = decodeMeta(obj);
+    std::vector<cluster::EndpointSlice> out;
+    const json* subsets = getArray(obj, "subsets", "");
+    if (subsets == nullptr) return out;
+    for (size_t i = 0; i < subsets->size(); ++i) {
+      const json& sub = (*subsets)[i];
+      const std::string at = index("subsets", i);
+      if (!sub.is_object()) throw FieldError{at, "expected an object"};
+      cluster::EndpointSlice v4, v6;
+      for (auto* sl : {&v4, &v6}) {
+        sl->ns = m->ns;
+        sl->serviceName = m->name;
+        sl->ports = decodePorts(sub, at, /*portRequired=*/false);
+      }
+      v4.name = m->name + "#" + std::to_string(i) + "v4";
+      v4.addressType = AddressType::kIPv4;
+      v6.name = m->name + "#" + std::to_string(i) + "v6";
+      v6.addressType = AddressType::kIPv6;
+      for (const char* key : {"addresses", "notReadyAddresses"}) {
+        const bool ready = std::string_view(key) == "addresses";
+        const json* addrs = getArray(sub, key, at);
+        if (addrs == nullptr) continue;
+        for (size_t k = 0; k < addrs->size(); ++k) {
+          const json& a = (*addrs)[k];
+          const std::string aat = index(join(at, key), k);
+          if (!a.is_object()) throw FieldError{aat, "expected an object"};
+          cluster::Endpoint ep;
+          IpAddr ip = parseIp(getString(a, "ip", aat), join(aat, "ip"));
+          ep.addresses.push_back(ip);
+          ep.ready = ready;
+          ep.hostname = getString(a, "hostname", aat);
+          ep.nodeName = getString(a, "nodeName", aat);
+          if (const json* ref = getObject(a, "targetRef", aat))
+            if (getString(*ref, "kind", join(aat, "targetRef")) == "Pod")
+              ep.podName = getString(*ref, "name", join(aat, "targetRef"));
+          (ip.family == 4 ? v4 : v6).endpoints.push_back(std::move(ep));
+        }
+      }
+      if (!v4.endpoints.empty()) out.push_back(std::move(v4));
+      if (!v6.endpoints.empty()) out.push_back(std::move(v6));
+    }
+    return out;
+  } catch (const FieldError& e) {
+    return Unexpected{describe("Endpoints", m ? &*m : nullptr, e)};
+  } catch (const std::exception& e) {
+    return Unexpected{std::string("Endpoints: ") + e.what()};
+  }
 }
 
 }  // namespace hdnsd::kube

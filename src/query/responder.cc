@@ -1,6 +1,11 @@
 #include "hdnsd/query/responder.h"
 
+#include <netinet/in.h>
+
+#include <array>
+
 #include "hdnsd/dns/writer.h"
+#include "hdnsd/upstream/forwarder.h"
 
 namespace hdnsd::query {
 namespace {
@@ -37,6 +42,54 @@ bool appendRrset(ResponseWriter& w, Section s, Owner owner, const cluster::RrSet
   return true;
 }
 
+// Load spreading: the records of `set` chosen by the policy, in its order (`order` holds
+// indices into set.rdatas). Whole or nothing, like appendRrset. The snapshot is only read.
+bool appendOrdered(ResponseWriter& w, Section s, Owner owner, const cluster::RrSet& set,
+                   std::span<const uint32_t> order, uint32_t ttl_s) noexcept {
+  auto m = w.mark();
+  for (uint32_t i : order) {
+    if (!w.addRecord(s, owner, set.type, dns::kClassIN, ttl_s, set.rdatas[i].view())) {
+      w.rollback(m);
+      return false;
+    }
+  }
+  return true;
+}
+
+// The additional records that go with the chosen records (an SRV answer cut to --max-answers
+// carries only its own targets' addresses), or all of them when the set does not say.
+void appendExtras(ResponseWriter& w, std::span<const cluster::Extra> extras, const cluster::RrSet& set,
+                  std::span<const uint32_t> order, uint32_t ttl_s) noexcept {
+  auto one = [&](const cluster::Extra& e) {
+    if (e.rrset) appendRrset(w, Section::kAdditional, Owner::name(e.ownerWire), *e.rrset, ttl_s);
+  };
+  const auto& ranges = set.spread.extras;
+  if (ranges.size() != set.rdatas.size()) {
+    for (const auto& e : extras) one(e);
+    return;
+  }
+  for (uint32_t i : order)
+    for (uint32_t j = ranges[i].first; j < ranges[i].first + ranges[i].second && j < extras.size(); ++j)
+      one(extras[j]);
+}
+
+// The client's address bytes for the consistent policy (IPv4-mapped IPv6 as IPv4, so a
+// dual-stack socket hashes a client the same way); empty when unknown.
+std::span<const uint8_t> clientAddress(const upstream::Client* c) noexcept {
+  if (c == nullptr || c->addr == nullptr) return {};
+  if (c->addr->sa_family == AF_INET) {
+    const auto* a = reinterpret_cast<const sockaddr_in*>(c->addr);
+    return {reinterpret_cast<const uint8_t*>(&a->sin_addr), 4};
+  }
+  if (c->addr->sa_family == AF_INET6) {
+    const auto* a = reinterpret_cast<const sockaddr_in6*>(c->addr);
+    const auto* b = reinterpret_cast<const uint8_t*>(&a->sin6_addr);
+    if (IN6_IS_ADDR_V4MAPPED(&a->sin6_addr)) return {b + 12, 4};
+    return {b, 16};
+  }
+  return {};
+}
+
 // SOA minimum (the last 4 bytes of its RDATA) caps the negative-caching TTL (RFC 2308 3).
 uint32_t soaNegativeTtl(const cluster::RrSet& soa, uint32_t ttl_s) noexcept {
   if (soa.rdatas.empty() || soa.rdatas[0].bytes.size() < 4) return ttl_s;
@@ -44,6 +97,9 @@ uint32_t soaNegativeTtl(const cluster::RrSet& soa, uint32_t ttl_s) noexcept {
   uint32_t minimum = dns::getU32(reinterpret_cast<const uint8_t*>(b.data()) + b.size() - 4);
   return minimum < ttl_s ? minimum : ttl_s;
 }
+
+// answerFromView's "not ours, forward it" (kNotInZone while a forwarder is set).
+constexpr size_t kForward = SIZE_MAX;
 
 // RFC 8482 lets an ANY query be answered with any one RRset; try the ones clients want.
 constexpr uint16_t kAnyOrder[] = {dns::kTypeA,   dns::kTypeAAAA, dns::kTypeCNAME, dns::kTypeSRV,
@@ -59,6 +115,12 @@ void Responder::setOptions(const ResponderOptions& opts) {
   zoneWire_.clear();
   dns::textToWire(opts.zone, &zoneWire_);
   ednsUdpSize_ = opts.ednsUdpSize;
+  spreader_.setOptions(opts.spread);
+}
+
+void Responder::setForwarder(upstream::Forwarder* f) noexcept {
+  forwarder_ = f;
+  recursionAvailable_ = f && f->enabled();
 }
 
 size_t Responder::done(ResponseWriter& w, const dns::Query* q, Transport t, Outcome o) noexcept {
@@ -67,7 +129,8 @@ size_t Responder::done(ResponseWriter& w, const dns::Query* q, Transport t, Outc
   return w.finish();
 }
 
-size_t Responder::respond(std::span<const uint8_t> pkt, std::span<uint8_t> out, Transport t) noexcept {
+size_t Responder::respond(std::span<const uint8_t> pkt, std::span<uint8_t> out, Transport t,
+                          const upstream::Client* client) noexcept {
   dns::Query q;
   ResponseWriter w(out);
   w.setEdnsUdpSize(ednsUdpSize_);
@@ -85,6 +148,7 @@ size_t Responder::respond(std::span<const uint8_t> pkt, std::span<uint8_t> out, 
   size_t limit = t == Transport::kTcp ? dns::kMaxMessage : dns::udpLimit(q, ednsUdpSize_);
   if (limit > out.size()) limit = out.size();
   if (!w.start(pkt, q, limit)) return 0;
+  if (recursionAvailable_) w.setFlags(dns::kFlagRA);
 
   Rcode rc = Rcode::kNoError;
   if (q.opcode != dns::kOpcodeQuery) {
@@ -94,8 +158,13 @@ size_t Responder::respond(std::span<const uint8_t> pkt, std::span<uint8_t> out, 
   } else if ((q.qclass != dns::kClassIN && q.qclass != dns::kClassANY) || q.qtype == dns::kTypeAXFR ||
              q.qtype == dns::kTypeIXFR) {
     rc = Rcode::kRefused;
+  } else if (recursionAvailable_ && !dns::isAtOrBelow(q.qname.wire(), zoneWire_)) {
+    return forward(pkt, q, out, limit, t, client);
   } else if (const cluster::Snapshot* view = snapshot_.get()) {
-    return answerFromView(*view, q, w, t);
+    // A partial view's unserved names come back as kForward too: routed like any other name
+    // (a --stub-zone for the cluster domain, else the default upstreams) and cached negatively.
+    size_t n = answerFromView(*view, q, w, t, client);
+    return n == kForward ? forward(pkt, q, out, limit, t, client) : n;
   } else {
     // No view yet: a cluster name must not get a wrong NXDOMAIN, so say "try again".
     rc = dns::isAtOrBelow(q.qname.wire(), zoneWire_) ? Rcode::kServFail : Rcode::kRefused;
@@ -105,7 +174,7 @@ size_t Responder::respond(std::span<const uint8_t> pkt, std::span<uint8_t> out, 
 }
 
 size_t Responder::answerFromView(const cluster::Snapshot& view, const dns::Query& q, ResponseWriter& w,
-                                 Transport t) noexcept {
+                                 Transport t, const upstream::Client* client) noexcept {
   Lookup found;
   if (q.qtype == dns::kTypeANY) {
     for (uint16_t type : kAnyOrder) {
@@ -115,24 +184,34 @@ size_t Responder::answerFromView(const cluster::Snapshot& view, const dns::Query
   } else {
     found = view.lookup(q.qname, q.qtype);
   }
+  // Snapshot::partialZone (--headless-only): the view holds only part of the zone, so a name it
+  // lacks may exist (a ClusterIP service): forward it (REFUSED without a forwarder), never NXDOMAIN.
+  if (found.kind == Lookup::Kind::kNxDomain && view.partialZone()) found.kind = Lookup::Kind::kNotInZone;
 
   const uint32_t ttl = view.ttl();
   switch (found.kind) {
     case Lookup::Kind::kNotInZone:
+      if (recursionAvailable_) return kForward;  // e.g. a reverse name of an IP we do not know
       w.setRcode(Rcode::kRefused);
       return done(w, &q, t, Outcome::kRefused);
-    case Lookup::Kind::kAnswer:
+    case Lookup::Kind::kAnswer: {
       w.setFlags(dns::kFlagAA);
-      if (!appendRrset(w, Section::kAnswer, Owner::question(), *found.answer, ttl)) {
+      // Load spreading (--policy, --max-answers, hdnsd.io/* annotations): which records and
+      // in what order, as indices into the immutable RrSet, on the stack (16 KiB).
+      std::array<uint32_t, policy::kMaxOrdered> order;
+      const cluster::RrSet& set = *found.answer;
+      const size_t k = spreader_.order(set.spread, set.rdatas.size(), clientAddress(client), order);
+      const std::span<const uint32_t> chosen(order.data(), k);
+      if (!appendOrdered(w, Section::kAnswer, Owner::question(), set, chosen, ttl)) {
         // Does not fit in this UDP answer: TC=1 and no records, the client retries over TCP.
         w.setFlags(dns::kFlagTC);
         bump(stats_.truncated[size_t(t)]);
         return done(w, &q, t, Outcome::kNoError);
       }
       // The additional section is optional (RFC 2181 9): leave out what does not fit, no TC.
-      for (const auto& extra : found.additional)
-        if (extra.rrset) appendRrset(w, Section::kAdditional, Owner::name(extra.ownerWire), *extra.rrset, ttl);
+      appendExtras(w, found.additional, set, chosen, ttl);
       return done(w, &q, t, Outcome::kNoError);
+    }
     case Lookup::Kind::kSynthAddress: {
       w.setFlags(dns::kFlagAA);
       size_t len = found.synthType == dns::kTypeA ? 4 : 16;
@@ -151,6 +230,14 @@ size_t Responder::answerFromView(const cluster::Snapshot& view, const dns::Query
     }
   }
   return 0;
+}
+
+size_t Responder::forward(std::span<const uint8_t> pkt, const dns::Query& q, std::span<uint8_t> out, size_t limit,
+                          Transport t, const upstream::Client* client) noexcept {
+  Outcome o = Outcome::kDropped;
+  size_t n = forwarder_->resolve(pkt, q, out.first(limit), limit, client, &o);
+  if (n > 0) bump(stats_.queries[size_t(t)][size_t(typeBucket(q.qtype))][size_t(o)]);
+  return n;  // 0: pending, the forwarder counts the query when it answers
 }
 
 }  // namespace hdnsd::query

@@ -1,6 +1,9 @@
 #include "hdnsd/server/daemon.h"
 
 #include <csignal>
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
 
 #include "hdnsd/metrics/process.h"
 #include "hdnsd/util/log.h"
@@ -13,7 +16,12 @@ namespace hdnsd::server {
 namespace {
 
 query::ResponderOptions responderOptions(const config::Config& c) {
-  return {c.clusterDomain, c.ednsUdpSize};
+  query::ResponderOptions o;
+  o.zone = c.clusterDomain;
+  o.ednsUdpSize = c.ednsUdpSize;
+  o.spread.kind = policy::parseKind(c.policy).value_or(policy::kDefaultKind);  // validated by config
+  o.spread.maxAnswers = c.maxAnswers;
+  return o;
 }
 
 }  // namespace
@@ -26,13 +34,25 @@ Daemon::Daemon(uv_loop_t* loop, std::vector<std::string> args, config::Config cf
 
 Daemon::~Daemon() = default;
 
-cluster::ViewOptions Daemon::viewOptions() const { return {cfg_.clusterDomain, cfg_.ttl_s}; }
+cluster::ViewOptions Daemon::viewOptions() const {
+  cluster::ViewOptions v;
+  v.zone = cfg_.clusterDomain;
+  v.ttl_s = cfg_.ttl_s;
+  v.nodeName = cfg_.nodeName;
+  v.nodeZone = cfg_.nodeZone;
+  v.policy = policy::parseKind(cfg_.policy).value_or(policy::kDefaultKind);
+  v.terminatingFallback = cfg_.terminatingFallback;
+  // --headless-only: the API view holds headless services only; other names are forwarded.
+  v.partialZone = cfg_.headlessOnly && (!cfg_.kubeApi.empty() || cfg_.endpointsFile.empty());
+  return v;
+}
 
 TcpLimits Daemon::tcpLimits() const {
   return {cfg_.tcpIdleTimeout_ms, cfg_.maxTcpConnections, cfg_.tcpMaxPendingBytes};
 }
 
 Result<void, std::string> Daemon::start() {
+  if (auto r = startForwarding(); !r) return r;
   for (const auto& addr : cfg_.listen) {
     auto udp = std::make_unique<UdpListener>(loop_, responder_, stats_);
     if (auto r = udp->bind(addr); !r) return Unexpected{"--listen " + r.error()};
@@ -47,7 +67,13 @@ Result<void, std::string> Daemon::start() {
     if (auto r = http_->listen(cfg_.metrics->text()); !r) return Unexpected{"--metrics " + r.error()};
     LOG_INFO("http: /health /ready /metrics on %s", cfg_.metrics->text().c_str());
   }
-  if (!cfg_.endpointsFile.empty()) {
+  // The cluster source: --kube-api, else --endpoints-file, else (in a pod) the in-cluster API,
+  // else an empty zone. Both flags at once are refused by the config parser; in a pod,
+  // --endpoints-file wins over the in-cluster environment.
+  const char* inCluster = std::getenv("KUBERNETES_SERVICE_HOST");
+  if (!cfg_.kubeApi.empty() || (cfg_.endpointsFile.empty() && inCluster != nullptr && *inCluster != '\0')) {
+    if (auto r = startApiSource(); !r) return r;
+  } else if (!cfg_.endpointsFile.empty()) {
     startEndpointsFile();
     if (auto r = endpoints_->start(); !r) return Unexpected{r.error()};
   } else {
@@ -57,6 +83,66 @@ Result<void, std::string> Daemon::start() {
     LOG_WARN("no --endpoints-file: serving an empty cluster zone %s", cfg_.clusterDomain.c_str());
   }
   return {};
+}
+
+// Upstreams: --upstream, else --resolv-conf's nameservers (never our own --listen address).
+// None at all: forwarding stays off and names outside the cluster zone get REFUSED, as before.
+Result<void, std::string> Daemon::startForwarding() {
+  std::string resolvText;
+  if (cfg_.upstreams.empty() && cfg_.resolvConf != "none") {
+    std::ifstream in(cfg_.resolvConf);
+    std::ostringstream ss;
+    if (in) ss << in.rdbuf();
+    else LOG_WARN("upstream: cannot read %s", cfg_.resolvConf.c_str());
+    resolvText = ss.str();
+  }
+  auto plan = upstream::UpstreamPlan::make(cfg_, resolvText);
+  if (!plan) return Unexpected{plan.error()};
+  for (const auto& w : plan->warnings) LOG_WARN("upstream: %s", w.c_str());
+  if (plan->sets().empty()) {
+    LOG_WARN("no upstream (no --upstream, none in %s): names outside %s get REFUSED", cfg_.resolvConf.c_str(),
+             cfg_.clusterDomain.c_str());
+    return {};
+  }
+  cache::Config cc = cfg_.cache;
+  cc.ednsUdpSize = cfg_.ednsUdpSize;
+  cache_ = std::make_unique<cache::Cache>(cc);
+  forwarder_ = std::make_unique<upstream::Forwarder>(loop_, stats_, cache_.get());
+  upstream::ForwarderOptions fo;
+  fo.timeout_ms = cfg_.upstreamTimeout_ms;
+  fo.tries = cfg_.upstreamTries;
+  fo.ednsUdpSize = cfg_.ednsUdpSize;
+  fo.aaaa = cfg_.aaaa;
+  if (auto r = forwarder_->configure(*plan, fo, registry_); !r) return Unexpected{r.error()};
+  responder_.setForwarder(forwarder_.get());
+  return {};
+}
+
+Result<void, std::string> Daemon::startApiSource() {
+  auto target = kube::resolveApiTarget(cfg_.kubeApi, cfg_.kubeTokenFile, cfg_.kubeCaFile,
+                                       [](const char* name) { return std::getenv(name); });
+  if (!target) return Unexpected{target.error()};
+  kube::ApiSourceOptions o;
+  o.target = *target;
+  o.labelSelector = cfg_.kubeLabelSelector;
+  o.namespaces = cfg_.namespaces;
+  o.headlessOnly = cfg_.headlessOnly;
+  o.pageSize = cfg_.kubePageSize;
+  o.maxEventBytes = cfg_.kubeMaxEventBytes;
+  o.watchTimeout_s = cfg_.kubeWatchTimeout_s;
+  o.streamingList = cfg_.kubeStreamingList;
+  o.view = viewOptions();
+  o.userAgent = std::string("hdnsd/") + HDNSD_VERSION;
+  // Until every collection has synced the responder has no view: cluster names get SERVFAIL.
+  if (apiSource_ == SIZE_MAX)
+    apiSource_ = readiness_.addSource("kubernetes API " + o.target.server,
+                                      [this] { return api_ ? api_->problem() : std::string(); });
+  api_ = std::make_unique<kube::ApiSource>(loop_, std::move(o), registry_,
+                                           [this](std::shared_ptr<const cluster::Snapshot> s) {
+                                             responder_.setSnapshot(std::move(s));
+                                             readiness_.markLoaded(apiSource_);
+                                           });
+  return api_->start();
 }
 
 void Daemon::startEndpointsFile() {
@@ -116,7 +202,7 @@ void Daemon::applyConfig(const config::Config& next) {
   config::Config applied = next;
   applied.listen = cfg_.listen;
   applied.metrics = cfg_.metrics;
-  bool fileChanged = applied.endpointsFile != cfg_.endpointsFile;
+  bool fileChanged = !api_ && applied.endpointsFile != cfg_.endpointsFile;  // API source: restart to switch
   cfg_ = std::move(applied);
 
   log::setLevel(cfg_.logLevel);
@@ -134,6 +220,8 @@ void Daemon::applyConfig(const config::Config& next) {
     }
   } else if (endpoints_) {
     endpoints_->reload(viewOptions());
+  } else if (api_) {
+    api_->setViewOptions(viewOptions());  // --kube-* changes need a restart
   } else {
     responder_.setSnapshot(cluster::Snapshot::build({}, viewOptions()));
   }
@@ -148,7 +236,9 @@ void Daemon::shutdown() {
   for (auto& u : udp_) u->close();
   for (auto& t : tcp_) t->stopAccepting();
   if (endpoints_) endpoints_->close();
+  if (api_) api_->close();
   if (http_) http_->close();
+  if (forwarder_) forwarder_->drainThenClose();  // TCP clients still get their upstream answers
   signals_.clear();
   int err = 0;
   shutdownGuard_ = uvx::makeHandle<uv_timer_t>(loop_, &err, uv_timer_init);
@@ -160,6 +250,7 @@ void Daemon::shutdown() {
           auto* self = static_cast<Daemon*>(t->data);
           if (!self) return;
           for (auto& tcp : self->tcp_) tcp->closeAll();  // clients that never read their answers
+          if (self->forwarder_) self->forwarder_->closeNow();  // upstreams that never answered
           self->shutdownGuard_.reset();
         },
         1500, 0);
@@ -209,6 +300,8 @@ void Daemon::registerMetrics() {
            Type::kCounter, double(stats_.tcpBadFrames.load()));
     scalar("hdnsd_tcp_connections_open", "DNS TCP connections open now.", Type::kGauge,
            double(stats_.tcpConnectionsOpen.load()));
+
+    upstream::collectMetrics(out, forwarder_.get(), cache_.get());
 
     const auto& view = responder_.snapshot();
     scalar("hdnsd_view_ready", "1 once every cluster source has loaded (what /ready reports).", Type::kGauge,

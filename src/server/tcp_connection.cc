@@ -33,6 +33,9 @@ void TcpConnection::accept(TcpListener& owner, uv_stream_t* server) noexcept {
     uv_close(reinterpret_cast<uv_handle_t*>(&c->tcp_), onClosedCb);
     return;
   }
+  int peerLen = sizeof c->peer_;
+  if (uv_tcp_getpeername(&c->tcp_, reinterpret_cast<sockaddr*>(&c->peer_), &peerLen) != 0)
+    c->peer_.ss_family = AF_UNSPEC;  // unknown: the consistent policy orders as for no address
   uv_timer_init(owner.loop_, &c->idle_);  // cannot fail on Linux
   c->idle_.data = c;
   c->openHandles_ = 2;
@@ -113,11 +116,24 @@ void TcpConnection::processFrames() noexcept {
 
 bool TcpConnection::answer(const uint8_t* msg, size_t len) noexcept {
   uint8_t* out = owner_->answer_.get();
-  size_t n = owner_->responder_.respond({msg, len}, {out + 2, dns::kMaxMessage}, query::Transport::kTcp);
+  const sockaddr* peer = peer_.ss_family == AF_UNSPEC ? nullptr : reinterpret_cast<const sockaddr*>(&peer_);
+  const upstream::Client client{this, peer, query::Transport::kTcp};
+  size_t n = owner_->responder_.respond({msg, len}, {out + 2, dns::kMaxMessage}, query::Transport::kTcp, &client);
   if (n == 0) return true;  // dropped (e.g. a response sent to us): keep the connection
   dns::putU16(out, static_cast<uint16_t>(n));
   write(out, n + 2);
   return !closing_;
+}
+
+void TcpConnection::deliverAnswer(const sockaddr*, std::span<const uint8_t> answer) noexcept {
+  if (closing_ || answer.empty() || answer.size() > dns::kMaxMessage) return;
+  // The listener's frame buffer is free here: this runs from a c-ares callback, or inside
+  // respond() for this very query, whose own answer is then never written.
+  uint8_t* out = owner_->answer_.get();
+  std::memmove(out + 2, answer.data(), answer.size());
+  dns::putU16(out, static_cast<uint16_t>(answer.size()));
+  write(out, answer.size() + 2);
+  if (!closing_ && draining_ && pendingWrite_ == 0 && waiting == 0) close();
 }
 
 void TcpConnection::write(const uint8_t* bytes, size_t len) noexcept {
@@ -166,7 +182,7 @@ void TcpConnection::onWritten(size_t len) noexcept {
   pendingWrite_ -= len;
   if (closing_) return;
   if (draining_) {
-    if (pendingWrite_ == 0) close();
+    if (pendingWrite_ == 0 && waiting == 0) close();
     return;
   }
   // The client caught up: answer what was waiting in the buffer, read again.
@@ -195,12 +211,13 @@ void TcpConnection::closeGracefully() noexcept {
   if (closing_) return;
   draining_ = true;
   updateReading();
-  if (pendingWrite_ == 0) close();
+  if (pendingWrite_ == 0 && waiting == 0) close();  // answers still coming from upstream: wait
 }
 
 void TcpConnection::close() noexcept {
   if (closing_) return;
   closing_ = true;
+  if (auto* f = owner_->responder_.forwarder()) f->cancel(this);  // their answers have nowhere to go
   owner_->unlink(this);
   if (reading_) uv_read_stop(reinterpret_cast<uv_stream_t*>(&tcp_));
   uv_close(reinterpret_cast<uv_handle_t*>(&tcp_), onClosedCb);

@@ -6,11 +6,14 @@
 #include <cstdint>
 #include <memory>
 
+#include "hdnsd/upstream/forwarder.h"
+
 namespace hdnsd::server {
 
 class TcpListener;
 
-class TcpConnection {
+// A ReplySink: upstream answers arrive later, possibly out of order (RFC 7766 7 allows it).
+class TcpConnection final : public upstream::ReplySink {
  public:
   static constexpr size_t kInitialBuffer = 4096;
   static constexpr size_t kMaxFrame = 2 + 65535;
@@ -20,6 +23,7 @@ class TcpConnection {
 
   void closeGracefully() noexcept;  // stop reading; close once unsent answers are flushed
   void close() noexcept;            // close now (unsent answers are dropped)
+  void deliverAnswer(const sockaddr* to, std::span<const uint8_t> answer) noexcept override;
 
   TcpConnection* prev = nullptr;
   TcpConnection* next = nullptr;
@@ -47,6 +51,7 @@ class TcpConnection {
   std::unique_ptr<uint8_t[]> in_;
   size_t inCap_ = 0, inLen_ = 0;
   size_t pendingWrite_ = 0;  // bytes handed to uv_write and not yet confirmed
+  sockaddr_storage peer_{};  // the client's address (the consistent spreading policy hashes it)
 };
 
 }  // namespace hdnsd::server

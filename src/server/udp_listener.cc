@@ -44,6 +44,7 @@ Result<void, std::string> UdpListener::bind(const SockAddr& addr) {
 }
 
 void UdpListener::close() noexcept {
+  if (auto* f = responder_.forwarder()) f->cancel(this);
   if (udp_) {
     uv_udp_recv_stop(udp_.get());
     udp_.reset();
@@ -86,12 +87,17 @@ void UdpListener::onRecv(ssize_t nread, const uv_buf_t* buf, const sockaddr* fro
   if (from == nullptr) return;  // nothing more to read this time
   if (flags & UV_UDP_PARTIAL) return;  // larger than 64 KiB: cannot be a DNS message
   std::span<const uint8_t> query(reinterpret_cast<const uint8_t*>(buf->base), static_cast<size_t>(nread));
-  size_t len = responder_.respond(query, {answer_.get(), dns::kMaxMessage}, query::Transport::kUdp);
-  if (len > 0) send(from, len);
+  const upstream::Client client{this, from, query::Transport::kUdp};
+  size_t len = responder_.respond(query, {answer_.get(), dns::kMaxMessage}, query::Transport::kUdp, &client);
+  if (len > 0) send(from, answer_.get(), len);
 }
 
-void UdpListener::send(const sockaddr* to, size_t len) noexcept {
-  uv_buf_t b = uv_buf_init(reinterpret_cast<char*>(answer_.get()), static_cast<unsigned>(len));
+void UdpListener::deliverAnswer(const sockaddr* to, std::span<const uint8_t> answer) noexcept {
+  if (udp_ && to) send(to, answer.data(), answer.size());
+}
+
+void UdpListener::send(const sockaddr* to, const uint8_t* bytes, size_t len) noexcept {
+  uv_buf_t b = uv_buf_init(reinterpret_cast<char*>(const_cast<uint8_t*>(bytes)), static_cast<unsigned>(len));
   int rc = uv_udp_try_send(udp_.get(), &b, 1, to);
   if (rc >= 0) return;
   if (rc != UV_EAGAIN || *queuedSends_ >= kMaxQueuedSends) {
@@ -105,7 +111,7 @@ void UdpListener::send(const sockaddr* to, size_t len) noexcept {
     return;
   }
   auto* qs = new (mem) QueuedSend{{}, queuedSends_, {0}};
-  std::memcpy(qs->bytes, answer_.get(), len);
+  std::memcpy(qs->bytes, bytes, len);
   uv_buf_t copy = uv_buf_init(reinterpret_cast<char*>(qs->bytes), static_cast<unsigned>(len));
   ++*queuedSends_;
   rc = uv_udp_send(&qs->req, udp_.get(), &copy, 1, to, [](uv_udp_send_t* req, int) {

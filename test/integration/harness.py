@@ -301,7 +301,12 @@ class Daemon:
     """One running build/hdnsd. `port` serves DNS on 127.0.0.1 (UDP+TCP), `metrics_port` HTTP."""
 
     def __init__(self, args, workdir, name, port=None, metrics_port=None):
-        self.args = [str(hdnsd_bin()), *map(str, args)]
+        args = [*map(str, args)]
+        # Never forward to this machine's resolvers: without an explicit --resolv-conf the
+        # daemon reads no resolv.conf (tests that forward pass --upstream at a local server).
+        if not any(a == "--resolv-conf" or a.startswith("--resolv-conf=") for a in args):
+            args += ["--resolv-conf", "none"]
+        self.args = [str(hdnsd_bin()), *args]
         self.port, self.metrics_port = port, metrics_port
         self.log_path = Path(workdir) / f"{name}.log"
         self._log = open(self.log_path, "w+b")

@@ -50,6 +50,9 @@ struct Endpoint {
   std::string hostname;
   std::string nodeName, zone;
   std::string podName;  // targetRef.name when targetRef.kind == Pod
+  // Topology Aware Routing hints (hints.forZones[].name, hints.forNodes[].name): the zones /
+  // nodes this endpoint should serve; the topology policy ranks it local for them.
+  std::vector<std::string> forZones, forNodes;
 };
 
 enum class AddressType : uint8_t { kIPv4, kIPv6, kFQDN };

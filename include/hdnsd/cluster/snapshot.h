@@ -60,6 +60,7 @@
 #include "hdnsd/dns/name.h"
 #include "hdnsd/dns/wire.h"
 #include "hdnsd/dns/writer.h"
+#include "hdnsd/policy/spread.h"
 
 namespace hdnsd::cluster {
 
@@ -77,6 +78,11 @@ struct Rdata {
 struct RrSet {
   uint16_t type = 0;
   std::vector<Rdata> rdatas;
+  // Load spreading (policy/spread.h): headless services' A/AAAA/SRV sets are `managed`, with
+  // per-record weights, topology tiers and endpoint ids computed when the view is compiled.
+  // Read-only at answer time; the per-name round-robin counters live in the Responder's
+  // policy::Spreader, never here.
+  policy::SetSpread spread;
 };
 
 // A record set that goes into the additional section, with its own owner (e.g. the A records
@@ -106,6 +112,17 @@ struct ViewOptions {
   std::string zone = "cluster.local";  // text form
   uint32_t ttl_s = 5;
   uint32_t serial = 0;  // SOA serial; 0: seconds since the epoch, strictly increasing per process
+  // The view holds only part of the zone (the API source with --headless-only): a name it does
+  // not hold may still exist (a ClusterIP service), so the Responder must not answer NXDOMAIN
+  // for it but hand it to the forwarder (see Responder). Lookups are unchanged.
+  bool partialZone = false;
+  // Load spreading (compiled into RrSet::spread and SRV priority/weight fields):
+  std::string nodeName;  // --node-name: topology tier 0
+  std::string nodeZone;  // --zone: tier 1; empty: learned from an endpoint on nodeName
+  policy::Kind policy = policy::kDefaultKind;  // --policy: SRV priority = tier under topology
+  // --terminating-fallback: a headless service with no ready endpoint answers with its
+  // serving+terminating ones (kube-proxy's traffic fallback) instead of NXDOMAIN.
+  bool terminatingFallback = false;
 };
 
 // The SOA timers besides the serial (RFC 1912 2.2 suggestions; minimum is the view's TTL,
@@ -135,6 +152,14 @@ class Snapshot {
   size_t endpointCount() const noexcept { return endpointCount_; }
   size_t skippedObjects() const noexcept { return skipped_; }
   uint32_t serial() const noexcept { return serial_; }
+  // ViewOptions::partialZone: kNxDomain from lookup() means "not in this view", not "absent".
+  bool partialZone() const noexcept { return opts_.partialZone; }
+  // The zone the topology policy treats as ours: ViewOptions::nodeZone, or else the zone of
+  // an endpoint on ViewOptions::nodeName found by build() (or by a rebuildService() that saw
+  // one first); empty if unknown.
+  const std::string& nodeZone() const noexcept { return nodeZone_; }
+  // Services whose hdnsd.io/* spreading annotations were malformed (ignored; logged).
+  size_t badAnnotations() const noexcept { return badAnnotations_; }
 
   // Everything below is the compiler's business (src/cluster): change freely, keeping in
   // mind that a later change (the API watch) must update ONE service at a cost in proportion
@@ -153,6 +178,8 @@ class Snapshot {
   // skipped_: services that cannot be named (bad labels, bad externalName) and slices with no
   // such service or of addressType FQDN.
   size_t serviceCount_ = 0, endpointCount_ = 0, skipped_ = 0;
+  std::string nodeZone_;
+  size_t badAnnotations_ = 0;
 };
 
 }  // namespace hdnsd::cluster

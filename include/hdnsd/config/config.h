@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "hdnsd/cache/cache.h"
 #include "hdnsd/util/log.h"
 #include "hdnsd/util/result.h"
 #include "hdnsd/util/sock_addr.h"
@@ -19,6 +20,18 @@ struct Config {
   std::vector<SockAddr> listen;            // --listen, repeatable; UDP and TCP on each
   std::string clusterDomain = "cluster.local";
   std::string endpointsFile;               // --endpoints-file: static cluster view
+  // Kubernetes API source (issue 3). Used when --kube-api is given, or when neither it nor
+  // --endpoints-file is and KUBERNETES_SERVICE_HOST is set (in a pod).
+  std::string kubeApi;                     // --kube-api https://HOST:PORT
+  std::string kubeTokenFile;               // --kube-token-file (default: the service account's)
+  std::string kubeCaFile;                  // --kube-ca-file (default: the service account's)
+  std::string kubeLabelSelector;           // --kube-label-selector
+  std::vector<std::string> namespaces;     // --namespace, repeatable; empty: all
+  bool headlessOnly = false;               // --headless-only
+  uint32_t kubePageSize = 500;             // --kube-page-size: list limit
+  uint32_t kubeMaxEventBytes = 4u << 20;   // --kube-max-event-bytes: longest watch line
+  uint32_t kubeWatchTimeout_s = 300;       // --kube-watch-timeout: timeoutSeconds base
+  bool kubeStreamingList = true;           // --kube-streaming-list true|false
   uint32_t ttl_s = 5;                      // --ttl: TTL of cluster answers
   std::optional<SockAddr> metrics;         // --metrics: /health /ready /metrics
   log::Level logLevel = log::Level::kInfo;
@@ -26,6 +39,27 @@ struct Config {
   uint32_t maxTcpConnections = 1024;       // --max-tcp-connections
   uint32_t tcpMaxPendingBytes = 256 * 1024;  // --tcp-max-pending-bytes: unsent answers per connection
   uint16_t ednsUdpSize = 1232;             // --edns-udp-size: our advertised and maximum UDP size
+  // Load spreading (issue 5).
+  std::string policy = "round-robin";      // --policy none|round-robin|random|weighted|topology|consistent
+  uint32_t maxAnswers = 0;                 // --max-answers N: records per answer (0: all)
+  std::string nodeName;                    // --node-name (default: env NODE_NAME)
+  std::string nodeZone;                    // --zone (default: env NODE_ZONE, else learned from the view)
+  bool terminatingFallback = false;        // --terminating-fallback
+  // Forwarding (issue 4). No --upstream: the nameservers of --resolv-conf (never our own --listen).
+  std::vector<SockAddr> upstreams;         // --upstream, repeatable
+  bool upstreamTcp = false;                // --upstream-tcp: talk to the default upstreams over TCP only
+  struct StubZone {                        // --stub-zone DOMAIN=ADDR:PORT[,ADDR:PORT...][,tcp]
+    std::string domain;                    // lower-case text without the trailing dot
+    std::vector<SockAddr> servers;
+    bool tcp = false;
+  };
+  std::vector<StubZone> stubZones;
+  uint32_t upstreamTimeout_ms = 2000;      // --upstream-timeout MS: first try; c-ares backs off
+  uint32_t upstreamTries = 2;              // --upstream-tries N: tries per server
+  std::string resolvConf = "/etc/resolv.conf";  // --resolv-conf PATH ("none": do not read one)
+  enum class Aaaa : uint8_t { kAuto, kForward, kNoData };
+  Aaaa aaaa = Aaaa::kAuto;                 // --aaaa auto|forward|nodata
+  cache::Config cache;                     // --cache-size, --max-stale, ... (ednsUdpSize set by the daemon)
 };
 
 enum class Action { kRun, kHelp, kVersion };

@@ -16,11 +16,13 @@
 #include "hdnsd/config/config.h"
 #include "hdnsd/http/probes.h"
 #include "hdnsd/http/server.h"
+#include "hdnsd/kube/api_source.h"
 #include "hdnsd/kube/endpoints_file.h"
 #include "hdnsd/metrics/registry.h"
 #include "hdnsd/query/responder.h"
 #include "hdnsd/server/tcp_listener.h"
 #include "hdnsd/server/udp_listener.h"
+#include "hdnsd/upstream/forwarder.h"
 
 namespace hdnsd::server {
 
@@ -46,7 +48,9 @@ class Daemon {
  private:
   void applyConfig(const config::Config& next);
   void startEndpointsFile();
+  Result<void, std::string> startApiSource();
   void registerMetrics();
+  Result<void, std::string> startForwarding();
   cluster::ViewOptions viewOptions() const;
   server::TcpLimits tcpLimits() const;
 
@@ -58,9 +62,15 @@ class Daemon {
   metrics::Registry registry_;
   http::Readiness readiness_;
   size_t endpointsSource_ = SIZE_MAX;
+  // Forwarding: declared before the listeners so it outlives them (their close() cancels
+  // waiters); the cache before the forwarder, which inserts into it from c-ares callbacks.
+  std::unique_ptr<cache::Cache> cache_;
+  std::unique_ptr<upstream::Forwarder> forwarder_;
   std::vector<std::unique_ptr<UdpListener>> udp_;
   std::vector<std::unique_ptr<TcpListener>> tcp_;
   std::unique_ptr<kube::EndpointsFile> endpoints_;
+  std::unique_ptr<kube::ApiSource> api_;  // the Kubernetes API source (alternative to endpoints_)
+  size_t apiSource_ = SIZE_MAX;           // its readiness id
   std::unique_ptr<http::Server> http_;
   std::vector<uvx::UvPtr<uv_signal_t>> signals_;
   uvx::UvPtr<uv_timer_t> shutdownGuard_;

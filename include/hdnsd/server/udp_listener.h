@@ -10,13 +10,16 @@
 #include <string>
 
 #include "hdnsd/query/responder.h"
+#include "hdnsd/upstream/forwarder.h"
 #include "hdnsd/util/result.h"
 #include "hdnsd/util/sock_addr.h"
 #include "hdnsd/uvx/uv_ptr.h"
 
 namespace hdnsd::server {
 
-class UdpListener {
+// A ReplySink too: answers that came back from upstream are sent from here to the client's
+// address; close() cancels the waiters still pending for this listener.
+class UdpListener final : public upstream::ReplySink {
  public:
   UdpListener(uv_loop_t* loop, query::Responder& responder, query::QueryStats& stats);
   ~UdpListener();
@@ -26,6 +29,7 @@ class UdpListener {
   Result<void, std::string> bind(const SockAddr& addr);
   void close() noexcept;  // stops receiving; queued sends still complete
   uint16_t port() const noexcept;
+  void deliverAnswer(const sockaddr* to, std::span<const uint8_t> answer) noexcept override;
 
   static constexpr size_t kBatch = 32;           // datagrams per recvmmsg(2)
   static constexpr size_t kChunk = 64 * 1024;    // libuv splits the buffer in 64 KiB slots
@@ -36,7 +40,7 @@ class UdpListener {
   static void onRecvCb(uv_udp_t* h, ssize_t nread, const uv_buf_t* buf, const sockaddr* from,
                        unsigned flags) noexcept;
   void onRecv(ssize_t nread, const uv_buf_t* buf, const sockaddr* from, unsigned flags) noexcept;
-  void send(const sockaddr* to, size_t len) noexcept;
+  void send(const sockaddr* to, const uint8_t* bytes, size_t len) noexcept;
 
   uv_loop_t* loop_;
   query::Responder& responder_;

@@ -123,6 +123,71 @@ TEST_CASE("hot path: a UDP query is answered without one heap allocation") {
   udp.close();
 }
 
+TEST_CASE("hot path: policy-ordered answers (every --policy, weights, topology, --max-answers) allocate nothing") {
+  // A 40-endpoint headless service with weights, nodes and zones, so every policy has data
+  // to work with; answered through the real UDP listener.
+  cluster::ClusterModel m = headlessModel();
+  m.services["demo/web"].annotations["hdnsd.io/weights"] = R"({"zone/z1": 3, "pod/web-2": 5})";
+  auto& eps = m.slices["demo/web-abc"].endpoints;
+  for (int i = 5; i <= 40; ++i) {
+    cluster::Endpoint e;
+    e.addresses.push_back(*cluster::IpAddr::parse("10.0.1." + std::to_string(i)));
+    e.nodeName = "node-" + std::to_string(i % 4);
+    e.zone = i % 2 ? "z1" : "z2";
+    e.podName = "web-" + std::to_string(i);
+    eps.push_back(e);
+  }
+  cluster::ViewOptions vo;
+  vo.nodeName = "node-1";
+  vo.policy = policy::Kind::kTopology;
+  Fixture f;
+  f.responder.setSnapshot(cluster::Snapshot::build(m, vo));
+  server::UdpListener udp(&f.loop, f.responder, f.stats);
+  REQUIRE(udp.bind(*SockAddr::parse("127.0.0.1:0")));
+  int fd = socket(AF_INET, SOCK_DGRAM, 0);
+  REQUIRE(fd >= 0);
+  sockaddr_in to = loopback(udp.port());
+  std::array<uint8_t, 4096> answer{};
+  for (policy::Kind k : {policy::Kind::kNone, policy::Kind::kRoundRobin, policy::Kind::kRandom,
+                         policy::Kind::kWeighted, policy::Kind::kTopology, policy::Kind::kConsistent}) {
+    for (uint32_t cap : {0u, 8u}) {
+      CAPTURE(policy::kindName(k));
+      CAPTURE(cap);
+      query::ResponderOptions ro;
+      ro.spread = {k, cap, 1234};
+      f.responder.setOptions(ro);  // control path: may allocate (outside the count)
+      for (uint16_t qtype : {uint16_t(1), uint16_t(33)}) {
+        auto query = makeQuery(9, 1);
+        if (qtype == 33) {  // _http._tcp.web.demo.svc.cluster.local SRV
+          query = {0, 9, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 1};
+          for (const char* label : {"_http", "_tcp", "web", "demo", "svc", "cluster", "local"}) {
+            query.push_back(uint8_t(std::strlen(label)));
+            query.insert(query.end(), label, label + std::strlen(label));
+          }
+          query.insert(query.end(), {0, 0, 33, 0, 1, 0, 0, 41, 0x10, 0x00, 0, 0, 0, 0, 0, 0});
+        }
+        auto roundTrip = [&] {
+          REQUIRE(sendto(fd, query.data(), query.size(), 0, reinterpret_cast<sockaddr*>(&to), sizeof to) ==
+                  ssize_t(query.size()));
+          ssize_t n = f.pumpAndRead(fd, answer.data(), answer.size());
+          REQUIRE(n > 12);
+          const int an = answer[6] << 8 | answer[7];
+          if (qtype == 33 && cap == 0)
+            CHECK((an == 0 && (answer[2] & 0x02)));  // 40 SRV do not fit in 1232 bytes: TC
+          else
+            CHECK(an == (cap ? 8 : 40));
+        };
+        for (int i = 0; i < 10; ++i) roundTrip();
+        hdnsd::test::startCountingAllocations();
+        for (int i = 0; i < 200; ++i) roundTrip();
+        CHECK(hdnsd::test::stopCountingAllocations() == 0);
+      }
+    }
+  }
+  close(fd);
+  udp.close();
+}
+
 TEST_CASE("hot path: pipelined TCP queries are answered without a heap allocation per query") {
   Fixture f;
   server::TcpListener tcp(&f.loop, f.responder, f.stats, server::TcpLimits{});
@@ -162,4 +227,74 @@ TEST_CASE("hot path: the allocation counter sees allocations (so the zero above 
   delete leakCheck;
   std::free(c);
   CHECK(n >= 3);
+}
+
+// Forwarding (issue 4): a name outside the cluster zone found in the cache is answered on the
+// same allocation-free path (cache lookup copies into the listener's buffer).
+#include "hdnsd/cache/cache.h"
+#include "hdnsd/metrics/registry.h"
+#include "hdnsd/upstream/forwarder.h"
+
+namespace {
+
+std::vector<uint8_t> outsideQuery(uint16_t id) {
+  std::vector<uint8_t> q = {uint8_t(id >> 8), uint8_t(id), 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 1,
+                            3, 'w', 'w', 'w', 7, 'e', 'x', 'a', 'm', 'p', 'l', 'e', 3, 'c', 'o', 'm', 0, 0, 1, 0, 1};
+  q.insert(q.end(), {0, 0, 41, 0x04, 0xd0, 0, 0, 0, 0, 0, 0});
+  return q;
+}
+
+}  // namespace
+
+TEST_CASE("hot path: a cache hit for a forwarded name is answered without one heap allocation") {
+  Fixture f;
+  metrics::Registry reg;
+  cache::Cache cache{cache::Config{}};
+  upstream::Forwarder fwd(&f.loop, f.stats, &cache);
+  config::Config cfg;
+  cfg.listen = {*SockAddr::parse("127.0.0.1:53")};
+  cfg.upstreams = {*SockAddr::parse("127.0.0.1:9")};  // never asked: every query hits the cache
+  auto plan = upstream::UpstreamPlan::make(cfg, "");
+  REQUIRE(plan);
+  REQUIRE(fwd.configure(*plan, upstream::ForwarderOptions{}, reg));
+  f.responder.setForwarder(&fwd);
+
+  // The upstream's answer, as if it had come back: www.example.com A 192.0.2.1, TTL 3600.
+  auto query = outsideQuery(0x4242);
+  dns::Query q;
+  REQUIRE(dns::parseQuery(query, &q));
+  std::vector<uint8_t> upstreamAnswer(query.begin(), query.begin() + long(q.questionEnd));
+  upstreamAnswer[2] = 0x81;
+  upstreamAnswer[3] = 0x80;
+  upstreamAnswer[7] = 1;   // ANCOUNT
+  upstreamAnswer[11] = 0;  // no OPT
+  upstreamAnswer.insert(upstreamAnswer.end(), {0xc0, 0x0c, 0, 1, 0, 1, 0, 0, 0x0e, 0x10, 0, 4, 192, 0, 2, 1});
+  REQUIRE(cache::stored(cache.insert(cache.makeKey(q), upstreamAnswer, uv_now(&f.loop))));
+
+  server::UdpListener udp(&f.loop, f.responder, f.stats);
+  REQUIRE(udp.bind(*SockAddr::parse("127.0.0.1:0")));
+  int fd = socket(AF_INET, SOCK_DGRAM, 0);
+  REQUIRE(fd >= 0);
+  sockaddr_in to = loopback(udp.port());
+  std::array<uint8_t, 1500> answer{};
+  auto roundTrip = [&](uint16_t id) {
+    query[0] = uint8_t(id >> 8);
+    query[1] = uint8_t(id);
+    REQUIRE(sendto(fd, query.data(), query.size(), 0, reinterpret_cast<sockaddr*>(&to), sizeof to) ==
+            ssize_t(query.size()));
+    ssize_t n = f.pumpAndRead(fd, answer.data(), answer.size());
+    REQUIRE(n > 12);
+    CHECK(answer[0] == uint8_t(id >> 8));
+    CHECK(answer[1] == uint8_t(id));
+    CHECK(answer[7] == 1);
+  };
+  for (uint16_t i = 0; i < 50; ++i) roundTrip(i);
+  hdnsd::test::startCountingAllocations();
+  for (uint16_t i = 0; i < 1000; ++i) roundTrip(uint16_t(1000 + i));
+  uint64_t allocations = hdnsd::test::stopCountingAllocations();
+  CHECK(allocations == 0);
+  CHECK(cache.stats().hits.load() == 1050);
+  close(fd);
+  udp.close();
+  f.responder.setForwarder(nullptr);
 }

@@ -1,0 +1,153 @@
+// The forwarder: names outside the cluster zone are answered from the cache or sent upstream
+// through c-ares, without the loop ever waiting. Loop thread only.
+//
+//   resolve(query) ── AAAA policy ──▶ NODATA now
+//                  ── cache hit ────▶ the answer now (+ a background refresh when prefetch is due)
+//                  ── miss ─────────▶ a Pending entry (bounded table) with this client as a waiter;
+//                                     an identical miss in flight (same cache key) only adds a
+//                                     waiter (bounded per entry): one upstream query for all
+//   c-ares callback ─▶ check ID + question ─▶ cache insert ─▶ every waiter gets the answer with
+//                      its own ID, question case, RD/CD, EDNS and size (TC if too big for UDP)
+//                  ─▶ failed (timeout, SERVFAIL/REFUSED from every server, bad answer) ─▶ the
+//                      stale cache entry if there is one (RFC 8767), else SERVFAIL
+//
+// Ownership: the Pending table and the waiter pool are allocated once (configure()); a miss
+// allocates nothing of ours (c-ares copies the query). A waiter points at its ReplySink (a UDP
+// listener or a TCP connection); a sink that goes away first calls cancel(sink). The c-ares
+// channels are members declared last, so they are destroyed first (their EDESTRUCTION
+// callbacks still find the table).
+#pragma once
+
+#include <sys/socket.h>
+
+#include <array>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "hdnsd/cache/cache.h"
+#include "hdnsd/metrics/registry.h"
+#include "hdnsd/query/stats.h"
+#include "hdnsd/upstream/upstreams.h"
+#include "hdnsd/upstream/wire.h"
+#include "hdnsd/uvx/ares_channel.h"
+
+namespace hdnsd::upstream {
+
+// Where a deferred answer goes: a UDP listener (to = the client's address) or a TCP connection
+// (to = nullptr). `waiting` counts this sink's waiters (kept by the Forwarder) so a sink that
+// closes knows whether it must cancel(), and a draining TCP connection when it may close.
+class ReplySink {
+ public:
+  virtual void deliverAnswer(const sockaddr* to, std::span<const uint8_t> answer) noexcept = 0;
+  uint32_t waiting = 0;
+
+ protected:
+  ~ReplySink() = default;
+};
+
+struct Client {
+  ReplySink* sink = nullptr;
+  const sockaddr* addr = nullptr;  // UDP: copied into the waiter
+  query::Transport transport = query::Transport::kUdp;
+};
+
+struct ForwarderOptions {
+  uint32_t timeout_ms = 2000;
+  uint32_t tries = 2;
+  uint16_t ednsUdpSize = 1232;
+  config::Config::Aaaa aaaa = config::Config::Aaaa::kAuto;
+  size_t maxPending = 2048;         // upstream queries in flight; more → SERVFAIL (counted)
+  size_t maxWaiters = 8192;         // clients waiting over all of them
+  size_t maxWaitersPerQuery = 256;  // clients coalesced onto one upstream query; more → SERVFAIL
+};
+
+enum class ErrorKind : uint8_t {
+  kTimeout, kServfail, kRefused, kNotImp, kConnRefused, kBadAnswer, kIdMismatch, kQuestionMismatch,
+  kOverloaded, kWaitersFull, kOther, kCount
+};
+const char* errorKindName(ErrorKind k) noexcept;
+
+class Forwarder {
+ public:
+  Forwarder(uv_loop_t* loop, query::QueryStats& stats, cache::Cache* cache) noexcept;
+  ~Forwarder();
+  Forwarder(const Forwarder&) = delete;
+  Forwarder& operator=(const Forwarder&) = delete;
+
+  // Control path: one c-ares channel per upstream set; metrics series registered in `reg`.
+  Result<void, std::string> configure(const UpstreamPlan& plan, const ForwarderOptions& o, metrics::Registry& reg);
+  bool enabled() const noexcept { return !sets_.empty(); }
+
+  // Answers a query for a name we do not serve ourselves. Returns the answer's size in `out`, or 0
+  // when it is pending (the client's sink gets it later) or dropped. *outcome says which rcode
+  // was written (or kDropped for pending: the delivery counts the query).
+  size_t resolve(std::span<const uint8_t> pkt, const dns::Query& q, std::span<uint8_t> out, size_t limit,
+                 const Client* client, query::Outcome* outcome) noexcept;
+
+  // A sink going away: its waiters are dropped (their answers go nowhere).
+  void cancel(ReplySink* sink) noexcept;
+  // Shutdown: no new upstream queries; channels are destroyed once nothing is in flight (or now).
+  void drainThenClose() noexcept;
+  void closeNow() noexcept;
+
+  size_t inFlight() const noexcept { return inFlight_; }
+  uint64_t coalesced() const noexcept { return coalesced_; }
+  uint64_t prefetchesStarted() const noexcept { return prefetches_; }
+  const std::vector<UpstreamSet>& sets() const noexcept { return plan_.sets(); }
+
+ private:
+  struct Waiter;
+  struct Pending;
+  struct SetState;
+
+  static void onAnswerCb(void* arg, int status, int timeouts, unsigned char* abuf, int alen) noexcept;
+  void onAnswer(Pending* p, int status, const uint8_t* abuf, size_t alen) noexcept;
+  Pending* findPending(const cache::Key& key) noexcept;
+  Pending* startPending(const cache::Key& key, const dns::Query& q, size_t set, bool prefetch) noexcept;
+  bool addWaiter(Pending* p, std::span<const uint8_t> pkt, const dns::Query& q, size_t limit,
+                 const Client& c) noexcept;
+  void finish(Pending* p) noexcept;  // frees the entry and its waiters
+  void deliverFresh(Pending* p, std::span<const uint8_t> normalized) noexcept;
+  void deliverFailure(Pending* p) noexcept;
+  void deliver(Waiter& w, uint16_t qtype, std::span<const uint8_t> bytes) noexcept;
+  void countError(size_t set, ErrorKind k) noexcept;
+  void scheduleRebuild(size_t set) noexcept;
+  void armDeferred() noexcept;
+  void onDeferred() noexcept;
+  void maybeCloseChannels() noexcept;
+  uint16_t randomId() noexcept;
+  uint64_t now_ms() const noexcept { return uv_now(loop_); }
+
+  uv_loop_t* loop_;
+  query::QueryStats& stats_;
+  cache::Cache* cache_;
+  ForwarderOptions opts_;
+  UpstreamPlan plan_;
+  std::array<uint64_t, 2> keySeed_{};  // for keys when the cache is off
+  uint64_t rng_ = 0;
+
+  std::unique_ptr<Pending[]> pending_;
+  std::vector<int32_t> buckets_;     // key hash → first Pending index (-1: none)
+  int32_t freePending_ = -1;
+  std::unique_ptr<Waiter[]> waiters_;
+  int32_t freeWaiters_ = -1;
+  size_t inFlight_ = 0;
+  uint64_t coalesced_ = 0, prefetches_ = 0;
+  bool closing_ = false, closed_ = false;
+  std::unique_ptr<uint8_t[]> scratch_;  // the normalized upstream answer
+  std::unique_ptr<uint8_t[]> out_;      // one client's answer
+  uvx::UvPtr<uv_timer_t> rebuildTimer_;
+  std::vector<std::unique_ptr<SetState>> sets_;  // channels inside: declared last, destroyed first
+};
+
+}  // namespace hdnsd::upstream
+
+namespace hdnsd::upstream {
+// Scrape-time families for /metrics: hdnsd_cache_* from the cache's Stats and the forwarder's
+// gauges and counters (either may be null: forwarding off). The per-upstream counters and the
+// latency histogram are registry-owned series, registered by Forwarder::configure.
+void collectMetrics(std::vector<metrics::FamilyData>& out, const Forwarder* f, const cache::Cache* c);
+}  // namespace hdnsd::upstream
