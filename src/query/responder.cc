@@ -120,6 +120,7 @@ void Responder::setOptions(const ResponderOptions& opts) {
 
 void Responder::setForwarder(upstream::Forwarder* f) noexcept {
   forwarder_ = f;
+  if (f) f->setSpreader(&spreader_);
   recursionAvailable_ = f && f->enabled();
 }
 

@@ -467,7 +467,6 @@ class FakeApiServer:
         self.tokens = set()
         self._log = []
         self._log_lock = threading.Lock()
-        self._watch_handlers = set()
         # switches (set(name=value) changes them)
         self.bookmark_interval_s = 1.0
         self.default_watch_timeout_s = 1800.0

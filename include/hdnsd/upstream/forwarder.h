@@ -29,6 +29,7 @@
 
 #include "hdnsd/cache/cache.h"
 #include "hdnsd/metrics/registry.h"
+#include "hdnsd/policy/spreader.h"
 #include "hdnsd/query/stats.h"
 #include "hdnsd/upstream/upstreams.h"
 #include "hdnsd/upstream/wire.h"
@@ -80,6 +81,9 @@ class Forwarder {
   // Control path: one c-ares channel per upstream set; metrics series registered in `reg`.
   Result<void, std::string> configure(const UpstreamPlan& plan, const ForwarderOptions& o, metrics::Registry& reg);
   bool enabled() const noexcept { return !sets_.empty(); }
+  // The loop's spreading policy: cached A/AAAA RRsets are rotated with it on every hit (issue 5
+  // part 4, like Unbound's rrset-roundrobin). Null: answers keep the upstream's order.
+  void setSpreader(policy::Spreader* s) noexcept { spreader_ = s; }
 
   // Answers a query for a name we do not serve ourselves. Returns the answer's size in `out`, or 0
   // when it is pending (the client's sink gets it later) or dropped. *outcome says which rcode
@@ -124,6 +128,7 @@ class Forwarder {
   uv_loop_t* loop_;
   query::QueryStats& stats_;
   cache::Cache* cache_;
+  policy::Spreader* spreader_ = nullptr;
   ForwarderOptions opts_;
   UpstreamPlan plan_;
   std::array<uint64_t, 2> keySeed_{};  // for keys when the cache is off

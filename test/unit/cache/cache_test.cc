@@ -437,6 +437,19 @@ TEST_CASE("cache: A/AAAA RRsets are indexed in the output and rotate in place") 
   CHECK(ttlAt(kTtl1) == 60);  // TTLs travel with their records
 }
 
+TEST_CASE("cache: an RRset that another name reads through (a pointer into it) is not indexed") {
+  Cache c(testConfig());
+  const Client cl = client(c, makeQuery(1, name("www", "example", "com"), dns::kTypeA));
+  Bytes pointedAt(kAnswerA.begin(), kAnswerA.begin() + kAnswerEnd);  // without the OPT
+  // Additional: an A record whose owner is a pointer to 33, rr1's owner (C00C): moving rr1
+  // would change that name.
+  for (int b : {0xc0, 0x21, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 10, 0, 0, 1}) pointedAt.push_back(uint8_t(b));
+  REQUIRE(c.insert(cl.key, pointedAt, kT0) == InsertOutcome::kPositive);
+  auto r = look(c, cl, kT0);
+  REQUIRE(r.status == Status::kFresh);
+  CHECK(r.rrsetCount == 0);
+}
+
 TEST_CASE("cache: SIEVE evicts the first unvisited entry from the hand; LRU the least recent") {
   // Capacity 3: insert A B C, hit A, insert D (both evict B), hit C, insert E.
   // LRU order then (newest first) C D A: E evicts A. SIEVE: the hand stopped at C (the entry
