@@ -41,4 +41,28 @@ bool IpAddr::operator<(const IpAddr& o) const {
   return std::memcmp(bytes, o.bytes, sizeof bytes) < 0;
 }
 
+void ClusterModel::upsertSlice(const std::string& key, EndpointSlice slice) {
+  eraseSlice(key);  // the service label may have changed
+  auto& keys = byService_[objectKey(slice.ns, slice.serviceName)];
+  keys.insert(key);
+  slices_.insert_or_assign(key, std::move(slice));
+}
+
+void ClusterModel::eraseSlice(const std::string& key) {
+  auto it = slices_.find(key);
+  if (it == slices_.end()) return;
+  auto idx = byService_.find(objectKey(it->second.ns, it->second.serviceName));
+  if (idx != byService_.end()) {
+    idx->second.erase(key);
+    if (idx->second.empty()) byService_.erase(idx);
+  }
+  slices_.erase(it);
+}
+
+const std::set<std::string>& ClusterModel::sliceKeysOf(const std::string& serviceKey) const {
+  static const std::set<std::string> kNone;
+  auto it = byService_.find(serviceKey);
+  return it == byService_.end() ? kNone : it->second;
+}
+
 }  // namespace hdnsd::cluster

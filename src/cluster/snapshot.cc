@@ -525,7 +525,7 @@ struct SnapshotBuilder {
   }
 
   static void groupSlices(const ClusterModel& model, std::unordered_map<std::string, SliceList>* out) {
-    for (const auto& [key, sl] : model.slices) (*out)[objectKey(sl.ns, sl.serviceName)].push_back(&sl);
+    for (const auto& [key, sl] : model.slices()) (*out)[objectKey(sl.ns, sl.serviceName)].push_back(&sl);
   }
 
   // Re-merges the PTR set of one address from the services that list it.
@@ -601,7 +601,7 @@ std::shared_ptr<const Snapshot> Snapshot::build(const ClusterModel& model, const
   snap->nodeZone_ = opts.nodeZone;
   if (snap->nodeZone_.empty() && !opts.nodeName.empty()) {
     SnapshotBuilder::SliceList all;
-    for (const auto& [k, sl] : model.slices) all.push_back(&sl);
+    for (const auto& [k, sl] : model.slices()) all.push_back(&sl);
     snap->nodeZone_ = SnapshotBuilder::learnZone(opts.nodeName, all);
   }
   const SnapshotBuilder::CompileCtx ctx{snap->zoneWire_, &snap->opts_, snap->nodeZone_, &snap->badAnnotations_};
@@ -679,12 +679,10 @@ std::shared_ptr<const Snapshot> Snapshot::rebuildService(const Snapshot& prev,
   std::shared_ptr<const CompiledService> fresh;
   if (auto it = model.services.find(serviceKey); it != model.services.end()) {
     const Service& svc = it->second;
-    // Slices live in the service's namespace: scan only the "ns/" key range.
+    // The model's per-service index: cost in proportion to this service's slices.
     SnapshotBuilder::SliceList slices;
-    const std::string prefix = svc.ns + "/";
-    for (auto s = model.slices.lower_bound(prefix);
-         s != model.slices.end() && s->first.compare(0, prefix.size(), prefix) == 0; ++s)
-      if (s->second.ns == svc.ns && s->second.serviceName == svc.name) slices.push_back(&s->second);
+    for (const auto& key : model.sliceKeysOf(serviceKey))
+      if (auto s = model.slices().find(key); s != model.slices().end()) slices.push_back(&s->second);
     if (snap->nodeZone_.empty()) snap->nodeZone_ = SnapshotBuilder::learnZone(snap->opts_.nodeName, slices);
     const SnapshotBuilder::CompileCtx ctx{snap->zoneWire_, &snap->opts_, snap->nodeZone_, &snap->badAnnotations_};
     fresh = SnapshotBuilder::compile(svc, slices, ctx, &snap->skipped_);

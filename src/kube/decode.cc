@@ -317,7 +317,7 @@ Result<cluster::ClusterModel, std::string> decodeList(std::string_view text, Dec
           ++st.skippedUnlabeled;  // a slice managed by something else: no Service to serve it
           continue;
         }
-        model.slices[cluster::objectKey(ns, name)] = decodeSlice(item, ns, name, label->second);
+        model.upsertSlice(cluster::objectKey(ns, name), decodeSlice(item, ns, name, label->second));
         ++st.slices;
       }
     }

@@ -1,5 +1,7 @@
 #include "hdnsd/kube/endpoints_file.h"
 
+#include <malloc.h>
+
 #include <chrono>
 #include <fstream>
 #include <sstream>
@@ -125,6 +127,8 @@ void EndpointsFile::startJob() noexcept {
             return;
           }
           j->snapshot = cluster::Snapshot::build(*model, j->opts);
+          model = Unexpected{std::string()};  // free the model before trimming
+          malloc_trim(0);  // return the parse's freed pages to the kernel (off the loop)
         } catch (const std::exception& e) {
           j->error = e.what();
         }

@@ -159,14 +159,14 @@ std::vector<std::string> applyObject(cluster::ClusterModel& model,
       break;
     }
     case Resource::kEndpointSlices: {
-      auto it = model.slices.find(obj.key);
-      if (it != model.slices.end()) {
+      auto it = model.slices().find(obj.key);
+      if (it != model.slices().end()) {
         affected.push_back(cluster::objectKey(ns, it->second.serviceName));
-        if (deleted || !obj.slice) model.slices.erase(it);
+        if (deleted || !obj.slice) model.eraseSlice(obj.key);
       }
       if (!deleted && obj.slice) {
         std::string svc = cluster::objectKey(ns, obj.slice->serviceName);
-        model.slices[obj.key] = std::move(*obj.slice);
+        model.upsertSlice(obj.key, std::move(*obj.slice));
         if (affected.empty() || affected[0] != svc) affected.push_back(std::move(svc));
       }
       break;
@@ -174,7 +174,7 @@ std::vector<std::string> applyObject(cluster::ClusterModel& model,
     case Resource::kEndpoints: {
       auto it = endpointsSlices.find(obj.key);
       if (it != endpointsSlices.end()) {
-        for (const auto& k : it->second) model.slices.erase(k);
+        for (const auto& k : it->second) model.eraseSlice(k);
         endpointsSlices.erase(it);
         affected.push_back(obj.key);
       }
@@ -183,7 +183,7 @@ std::vector<std::string> applyObject(cluster::ClusterModel& model,
         for (auto& sl : obj.endpoints) {
           std::string k = cluster::objectKey(sl.ns, sl.name);
           keys.push_back(k);
-          model.slices[k] = std::move(sl);
+          model.upsertSlice(k, std::move(sl));
         }
         if (affected.empty()) affected.push_back(obj.key);
       }

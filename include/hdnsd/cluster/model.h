@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -71,9 +72,22 @@ inline std::string objectKey(const std::string& ns, const std::string& name) {
 }
 
 // Everything known, keyed for per-object updates: services by "ns/name", slices by "ns/name".
-struct ClusterModel {
+// Slices change only through upsertSlice/eraseSlice, which keep an index from each service
+// ("ns/svc") to its slices, so that one watch event costs in proportion to its service, not
+// to its namespace or the cluster (Snapshot::rebuildService reads the index).
+class ClusterModel {
+ public:
   std::map<std::string, Service> services;
-  std::map<std::string, EndpointSlice> slices;
+
+  const std::map<std::string, EndpointSlice>& slices() const noexcept { return slices_; }
+  void upsertSlice(const std::string& key, EndpointSlice slice);
+  void eraseSlice(const std::string& key);
+  // Keys of the slices labelled with service "ns/svc" (empty set if none).
+  const std::set<std::string>& sliceKeysOf(const std::string& serviceKey) const;
+
+ private:
+  std::map<std::string, EndpointSlice> slices_;
+  std::map<std::string, std::set<std::string>> byService_;
 };
 
 }  // namespace hdnsd::cluster

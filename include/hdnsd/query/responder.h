@@ -59,7 +59,7 @@ class Responder {
   upstream::Forwarder* forwarder() const noexcept { return forwarder_; }
 
   // Load spreading state of this loop: per-name round-robin counters and the RNG. The
-  // forwarding path rotates cached A/AAAA answers with it (policy/wire_rotate.h).
+  // forwarding path rotates cached A/AAAA answers with it (policy/forwarded.h).
   policy::Spreader& spreader() noexcept { return spreader_; }
 
  private:

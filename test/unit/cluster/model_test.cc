@@ -49,3 +49,31 @@ TEST_CASE("IpAddr: equality and order (IPv4 before IPv6, then bytes)") {
   CHECK(b < c);
   CHECK_FALSE(c < a);
 }
+
+TEST_CASE("ClusterModel: the per-service slice index follows upserts, relabels and erases") {
+  using namespace hdnsd::cluster;
+  ClusterModel m;
+  EndpointSlice a;
+  a.ns = "demo";
+  a.name = "web-1";
+  a.serviceName = "web";
+  m.upsertSlice("demo/web-1", a);
+  EndpointSlice other = a;
+  other.name = "web-2";
+  m.upsertSlice("demo/web-2", other);
+  EndpointSlice elsewhere = a;
+  elsewhere.ns = "prod";  // same service name, another namespace: another service
+  m.upsertSlice("prod/web-1", elsewhere);
+  CHECK(m.sliceKeysOf("demo/web") == std::set<std::string>{"demo/web-1", "demo/web-2"});
+  CHECK(m.sliceKeysOf("prod/web") == std::set<std::string>{"prod/web-1"});
+
+  a.serviceName = "api";  // relabelled: the slice moves to the other service
+  m.upsertSlice("demo/web-1", a);
+  CHECK(m.sliceKeysOf("demo/web") == std::set<std::string>{"demo/web-2"});
+  CHECK(m.sliceKeysOf("demo/api") == std::set<std::string>{"demo/web-1"});
+
+  m.eraseSlice("demo/web-2");
+  m.eraseSlice("demo/nope");  // absent: no-op
+  CHECK(m.sliceKeysOf("demo/web").empty());
+  CHECK(m.slices().size() == 2);
+}

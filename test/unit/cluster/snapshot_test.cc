@@ -80,7 +80,10 @@ EndpointSlice slice(const char* ns, const char* name, const char* svc, std::vect
 }
 
 void add(ClusterModel& m, Service s) { m.services[objectKey(s.ns, s.name)] = std::move(s); }
-void add(ClusterModel& m, EndpointSlice s) { m.slices[objectKey(s.ns, s.name)] = std::move(s); }
+void add(ClusterModel& m, EndpointSlice s) {
+  std::string key = objectKey(s.ns, s.name);  // before the move below
+  m.upsertSlice(key, std::move(s));
+}
 
 std::shared_ptr<const Snapshot> build(const ClusterModel& m, uint32_t ttl = 5) {
   ViewOptions o;
@@ -767,7 +770,7 @@ TEST_CASE("10,000 services and 100,000 endpoints compile correctly") {
         e.hostname = k % 2 == 0 ? "pod-" + std::to_string(k) : "";
         sl.endpoints.push_back(e);
       }
-      m.slices[objectKey(ns, sl.name)] = sl;
+      m.upsertSlice(objectKey(ns, sl.name), sl);
     }
     m.services[objectKey(ns, name)] = s;
   }
@@ -797,7 +800,7 @@ TEST_CASE("rebuildService: one service changes, the rest is shared and unchanged
   auto before = build(m);
 
   // web loses web-0 and gains web-4; api is untouched.
-  m.slices.erase("demo/web-abc");
+  m.eraseSlice("demo/web-abc");
   add(m, slice("demo", "web-ghi", "web", {ep({"10.244.1.14"}, "web-4")}, {port("http", 80)}));
   auto after = Snapshot::rebuildService(*before, m, "demo/web");
 

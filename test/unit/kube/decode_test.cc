@@ -125,8 +125,8 @@ TEST_CASE("decodeList: an EndpointSlice with every field we read") {
           "targetRef": {"kind": "Pod", "name": "web-0", "namespace": "demo", "uid": "p1"}},
          {"addresses": ["10.244.1.11"]})")));
   REQUIRE(r.has_value());
-  REQUIRE(r->slices.count("demo/web-abc") == 1);
-  const auto& sl = r->slices.at("demo/web-abc");
+  REQUIRE(r->slices().count("demo/web-abc") == 1);
+  const auto& sl = r->slices().at("demo/web-abc");
   CHECK(sl.serviceName == "web");
   CHECK(sl.addressType == AddressType::kIPv4);
   REQUIRE(sl.endpoints.size() == 2);
@@ -162,10 +162,10 @@ TEST_CASE("decodeList: missing and null optional fields are tolerated") {
   CHECK(r->services.at("n/bare").ports.empty());
   CHECK(r->services.at("n/bare").type == ServiceType::kClusterIP);
   CHECK(r->services.count("default/nons") == 1);  // no namespace: default
-  CHECK(r->slices.at("n/s1").endpoints.empty());
-  CHECK(r->slices.at("n/s1").ports.empty());  // a nil port names no SRV target port
-  CHECK(r->slices.at("n/s2").endpoints.at(0).podName.empty());  // targetRef to a non-Pod
-  CHECK_FALSE(r->slices.at("n/s2").endpoints.at(0).ready.has_value());
+  CHECK(r->slices().at("n/s1").endpoints.empty());
+  CHECK(r->slices().at("n/s1").ports.empty());  // a nil port names no SRV target port
+  CHECK(r->slices().at("n/s2").endpoints.at(0).podName.empty());  // targetRef to a non-Pod
+  CHECK_FALSE(r->slices().at("n/s2").endpoints.at(0).ready.has_value());
 }
 
 TEST_CASE("decodeList: ServiceList and EndpointSliceList items carry no kind") {
@@ -177,8 +177,8 @@ TEST_CASE("decodeList: ServiceList and EndpointSliceList items carry no kind") {
     "items": [{"metadata": {"name": "a-1", "namespace": "n", "labels": {"kubernetes.io/service-name": "a"}},
                "addressType": "IPv6", "endpoints": [{"addresses": ["fd00::1"]}]}]})");
   REQUIRE(slices.has_value());
-  CHECK(slices->slices.at("n/a-1").addressType == AddressType::kIPv6);
-  CHECK(slices->slices.at("n/a-1").endpoints.at(0).addresses.at(0).family == 6);
+  CHECK(slices->slices().at("n/a-1").addressType == AddressType::kIPv6);
+  CHECK(slices->slices().at("n/a-1").endpoints.at(0).addresses.at(0).family == 6);
   auto empty = kube::decodeList(R"({"apiVersion": "v1", "kind": "List", "items": []})");
   REQUIRE(empty.has_value());
   CHECK(empty->services.empty());
@@ -200,7 +200,7 @@ TEST_CASE("decodeList: other kinds and unlabeled slices are skipped and counted"
   CHECK(st.skippedUnlabeled == 1);
   CHECK(st.services == 1);
   CHECK(st.slices == 0);
-  CHECK(r->slices.empty());
+  CHECK(r->slices().empty());
 }
 
 TEST_CASE("decodeList: FQDN slices keep no addresses") {
@@ -209,8 +209,8 @@ TEST_CASE("decodeList: FQDN slices keep no addresses") {
       "metadata": {"name": "f", "namespace": "n", "labels": {"kubernetes.io/service-name": "s"}},
       "endpoints": [{"addresses": ["db.example.com"]}]})"));
   REQUIRE(r.has_value());
-  CHECK(r->slices.at("n/f").addressType == AddressType::kFQDN);
-  CHECK(r->slices.at("n/f").endpoints.at(0).addresses.empty());
+  CHECK(r->slices().at("n/f").addressType == AddressType::kFQDN);
+  CHECK(r->slices().at("n/f").endpoints.at(0).addresses.empty());
 }
 
 TEST_CASE("decodeList: errors name the item and the field") {

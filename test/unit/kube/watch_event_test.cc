@@ -233,5 +233,5 @@ TEST_CASE("applyObject: --headless-only keeps headless services only; v1 Endpoin
   kube::ApiObject del;
   del.key = "shop/web";
   CHECK(kube::applyObject(model, eps, Resource::kEndpoints, del, true, true) == Strings{"shop/web"});
-  CHECK(model.slices.empty());
+  CHECK(model.slices().empty());
 }

@@ -52,7 +52,7 @@ cluster::ClusterModel model(const std::vector<Ep>& eps, std::map<std::string, st
     ep.forZones = e.forZones;
     sl.endpoints.push_back(ep);
   }
-  m.slices["demo/web-1"] = sl;
+  m.upsertSlice("demo/web-1", sl);
   return m;
 }
 

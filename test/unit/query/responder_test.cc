@@ -51,7 +51,7 @@ cluster::ClusterModel bigHeadless(int endpoints) {
     e.addresses.push_back(*cluster::IpAddr::parse("10.1." + std::to_string(i / 250) + "." + std::to_string(i % 250 + 1)));
     sl.endpoints.push_back(e);
   }
-  m.slices["demo/big-1"] = sl;
+  m.upsertSlice("demo/big-1", sl);
   return m;
 }
 

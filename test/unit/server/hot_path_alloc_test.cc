@@ -40,7 +40,7 @@ cluster::ClusterModel headlessModel() {
     e.hostname = "web-" + std::to_string(i);
     sl.endpoints.push_back(e);
   }
-  m.slices["demo/web-abc"] = sl;
+  m.upsertSlice("demo/web-abc", sl);
   return m;
 }
 
@@ -128,7 +128,8 @@ TEST_CASE("hot path: policy-ordered answers (every --policy, weights, topology, 
   // to work with; answered through the real UDP listener.
   cluster::ClusterModel m = headlessModel();
   m.services["demo/web"].annotations["hdnsd.io/weights"] = R"({"zone/z1": 3, "pod/web-2": 5})";
-  auto& eps = m.slices["demo/web-abc"].endpoints;
+  cluster::EndpointSlice slice = m.slices().at("demo/web-abc");
+  auto& eps = slice.endpoints;
   for (int i = 5; i <= 40; ++i) {
     cluster::Endpoint e;
     e.addresses.push_back(*cluster::IpAddr::parse("10.0.1." + std::to_string(i)));
@@ -137,6 +138,7 @@ TEST_CASE("hot path: policy-ordered answers (every --policy, weights, topology, 
     e.podName = "web-" + std::to_string(i);
     eps.push_back(e);
   }
+  m.upsertSlice("demo/web-abc", std::move(slice));
   cluster::ViewOptions vo;
   vo.nodeName = "node-1";
   vo.policy = policy::Kind::kTopology;
