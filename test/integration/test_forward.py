@@ -145,3 +145,29 @@ def test_resolv_conf_nameservers_are_the_default_and_ours_skipped(hdnsd, knot, t
     rc.write_text("nameserver 127.0.0.9\nsearch svc.cluster.local\n")
     d = hdnsd.start(None, "--resolv-conf", str(rc), port=port)
     assert "upstream default: 127.0.0.9:53" in d.log(), d.log()
+
+
+def _first_records(port, name, n):
+    firsts = []
+    for _ in range(n):
+        r = dig(port, name, "A")
+        assert r.status == "NOERROR" and len(r.answer) == 4, r.describe()
+        assert sorted(a.rdata for a in r.answer) == [f"198.51.100.{i}" for i in range(1, 5)], r.describe()
+        firsts.append(r.answer[0].rdata)
+    return firsts
+
+
+def test_forwarded_rrsets_are_rotated_from_the_cache_under_round_robin(hdnsd, knot):
+    # Issue 5 part 4: like Unbound's rrset-roundrobin, each cache hit starts the RRset one record on.
+    d = start(hdnsd, knot.port, "--policy", "round-robin")
+    before = knot.queries()
+    firsts = _first_records(d.port, "multi.example.test", 8)
+    assert knot.queries() == before + 1, "rotation happens on cache hits, not by asking again"
+    assert set(firsts) == {f"198.51.100.{i}" for i in range(1, 5)}, firsts
+    assert all(a != b for a, b in zip(firsts, firsts[1:])), f"every query must move the first record: {firsts}"
+
+
+def test_forwarded_rrsets_keep_the_upstream_order_under_policy_none(hdnsd, knot):
+    d = start(hdnsd, knot.port, "--policy", "none")
+    firsts = _first_records(d.port, "multi.example.test", 6)
+    assert len(set(firsts)) == 1, firsts

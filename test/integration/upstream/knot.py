@@ -38,6 +38,10 @@ def zone_text(big_records=120):
         "short 2 IN A 192.0.2.2",
         "alias IN CNAME www",
         'txt IN TXT "hello"',
+        "multi IN A 198.51.100.1",  # four addresses: forwarded answers are rotated from the cache
+        "multi IN A 198.51.100.2",
+        "multi IN A 198.51.100.3",
+        "multi IN A 198.51.100.4",
     ]
     for i in range(big_records):
         lines.append(f"big IN A 10.{i // 250}.{i % 250}.1")
