@@ -10,6 +10,12 @@ DEB_PKGS := g++ make pkg-config libc-ares-dev libuv1-dev libcurl4-openssl-dev nl
 # already installed (another package's /usr/bin/kubectl would make dpkg refuse the install).
 DEB_PKGS += $(if $(shell command -v kubectl 2>/dev/null),,kubernetes-client)
 DEB_PKGS += knot  # the authoritative upstream of test/integration/test_forward*.py
+# promtool checks the whole /metrics exposition (test/integration/test_ops_observe.py); Debian ships
+# it only inside prometheus (19 MB download, ~10 s to install; its service is not started here).
+DEB_PKGS += prometheus
+# --setup-interface's tests (test/integration/test_setup_interface.py) and the packaging tests:
+# iptables in network namespaces, systemd-analyze for the units, python3-yaml for the manifests.
+DEB_PKGS += iptables systemd python3-yaml groff-base binutils
 
 comma := ,
 ifdef SANITIZE
@@ -22,7 +28,7 @@ SANFLAGS :=
 OPT      ?= -O2 -g
 endif
 CXXFLAGS := -std=c++20 $(OPT) -Wall -Wextra -Werror -Werror=vla -Iinclude -MMD -MP $(SANFLAGS) \
-            $(shell pkg-config --cflags $(PKGS) 2>/dev/null) -DHDNSD_VERSION='"$(VERSION)"'
+            $(shell pkg-config --cflags $(PKGS) 2>/dev/null) -DHDNSD_VERSION='"$(VERSION)"' $(EXTRA_CXXFLAGS)
 LDLIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lhttp_parser -lpthread
 LDFLAGS  := $(SANFLAGS)
 
@@ -36,7 +42,7 @@ FUZZ_NAMES   := $(patsubst test/fuzz/fuzz_%.cc,%,$(wildcard test/fuzz/fuzz_*.cc)
 FUZZ_REPLAYS := $(FUZZ_NAMES:%=$(BUILD)/fuzz/replay_%)
 FUZZ_SECONDS ?= 60
 
-.PHONY: all deps test unit integration run clean fuzz fuzz-deps bench bench-watch
+.PHONY: all deps test unit integration run clean fuzz fuzz-deps fuzz-build fuzz-smoke valgrind bench bench-watch install deb test-packaging
 all: deps $(BUILD)/hdnsd $(BUILD)/unit_tests $(FUZZ_REPLAYS)
 
 # Installs the Debian packages the build and the tests need, only those that are missing.
@@ -77,21 +83,45 @@ $(BUILD)/fuzz/replay_%: test/fuzz/fuzz_%.cc $(BUILD)/libhdnsd.a
 	$(CXX) $(CXXFLAGS) -DHDNSD_FUZZ_STANDALONE -o $@ $< $(BUILD)/libhdnsd.a $(LDLIBS)
 
 # libFuzzer with ASan+UBSan (clang from Debian): every target for FUZZ_SECONDS each; new inputs
-# that add coverage land in build/fuzz/new-corpus/<name>/ (copy the crashers into the corpus).
-FUZZ_CXX  := clang++
-FUZZ_FLAGS := -std=c++20 -g -O1 -fsanitize=fuzzer,address,undefined -Iinclude \
-              $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+# that add coverage land in $(FUZZ_DIR)/new-corpus/<name>/ (copy the crashers into the corpus).
+# The library is compiled once with clang (-fsanitize=fuzzer-no-link) and linked into every
+# target. `make fuzz-smoke` is the CI run: 30 s per target (FUZZ_SMOKE_SECONDS).
+FUZZ_CXX   := clang++
+FUZZ_DIR   := $(BUILD)/fuzz/lf
+FUZZ_SAN   := -fsanitize=address,undefined -fno-sanitize-recover=all
+FUZZ_CFLAGS := -std=c++20 -g -O1 -Iinclude $(shell pkg-config --cflags $(PKGS) 2>/dev/null) \
+               -DHDNSD_VERSION='"$(VERSION)"' -MMD -MP
+FUZZ_FLAGS := $(FUZZ_CFLAGS) -fsanitize=fuzzer $(FUZZ_SAN)
+FUZZ_LIB_OBJS := $(LIB_SRCS:%.cc=$(FUZZ_DIR)/obj/%.o)
+FUZZ_BINS  := $(FUZZ_NAMES:%=$(FUZZ_DIR)/fuzz_%)
+FUZZ_SMOKE_SECONDS ?= 30
+$(FUZZ_DIR)/obj/%.o: %.cc
+	@mkdir -p $(@D)
+	$(FUZZ_CXX) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link $(FUZZ_SAN) -c -o $@ $<
+$(FUZZ_DIR)/libhdnsd_fuzz.a: $(FUZZ_LIB_OBJS)
+	ar rcs $@ $^
+$(FUZZ_DIR)/fuzz_%: test/fuzz/fuzz_%.cc $(FUZZ_DIR)/libhdnsd_fuzz.a
+	$(FUZZ_CXX) $(FUZZ_FLAGS) -o $@ $< $(FUZZ_DIR)/libhdnsd_fuzz.a $(LDLIBS)
 fuzz-deps:
 	@$(MAKE) --no-print-directory deps DEB_PKGS="clang libclang-rt-14-dev"
-fuzz: deps fuzz-deps
-	@mkdir -p build/fuzz/lf
+fuzz-build: deps fuzz-deps
+	@$(MAKE) --no-print-directory $(FUZZ_BINS)
+fuzz: fuzz-build
 	@set -e; for n in $(FUZZ_NAMES); do \
 	  echo "== fuzz_$$n ($(FUZZ_SECONDS) s)"; \
-	  $(FUZZ_CXX) $(FUZZ_FLAGS) -o build/fuzz/lf/fuzz_$$n test/fuzz/fuzz_$$n.cc $(LIB_SRCS) $(LDLIBS); \
-	  mkdir -p build/fuzz/new-corpus/$$n; \
-	  build/fuzz/lf/fuzz_$$n -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
-	    -artifact_prefix=build/fuzz/lf/$$n- build/fuzz/new-corpus/$$n test/fuzz/corpus/$$n; \
+	  mkdir -p $(FUZZ_DIR)/new-corpus/$$n; \
+	  $(FUZZ_DIR)/fuzz_$$n -max_total_time=$(FUZZ_SECONDS) -timeout=10 -print_final_stats=1 \
+	    -artifact_prefix=$(FUZZ_DIR)/$$n- $(FUZZ_DIR)/new-corpus/$$n test/fuzz/corpus/$$n; \
 	done
+fuzz-smoke:
+	@$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=$(FUZZ_SMOKE_SECONDS)
+
+# Valgrind memcheck of the daemon: serves a cluster, answers dig over UDP and TCP (cluster and
+# forwarded names), reloads on SIGHUP, shuts down on SIGTERM; fails on any error or definite
+# leak (test/valgrind/run.sh). ~1 minute; not part of `make test`.
+valgrind: deps $(BUILD)/hdnsd
+	@$(MAKE) --no-print-directory deps DEB_PKGS="valgrind"
+	test/valgrind/run.sh $(BUILD)/hdnsd
 
 # Unit tests (doctest) then integration tests (pytest driving build/hdnsd with dig); one
 # combined "N passed, M failed" line at the end.
@@ -122,7 +152,37 @@ bench-watch: deps $(BUILD)/hdnsd
 	@$(MAKE) --no-print-directory deps DEB_PKGS="dnsperf"
 	bench/watch/run.sh $(BUILD)/hdnsd
 
+# `make install [DESTDIR=...] [PREFIX=/usr]`: the binary, the systemd units (ExecStart follows
+# PREFIX), the man page, and /etc/hdnsd/hdnsd.json unless one is there. debian/rules uses it.
+PREFIX           ?= /usr/local
+SYSTEMD_UNIT_DIR ?= /lib/systemd/system
+install: $(BUILD)/hdnsd
+	install -D -m 0755 $(BUILD)/hdnsd $(DESTDIR)$(PREFIX)/sbin/hdnsd
+	install -d $(DESTDIR)$(SYSTEMD_UNIT_DIR) $(DESTDIR)$(PREFIX)/share/man/man8
+	sed 's#/usr/sbin/hdnsd#$(PREFIX)/sbin/hdnsd#' systemd/hdnsd.service > $(DESTDIR)$(SYSTEMD_UNIT_DIR)/hdnsd.service
+	install -m 0644 systemd/hdnsd.socket $(DESTDIR)$(SYSTEMD_UNIT_DIR)/hdnsd.socket
+	install -m 0644 man/hdnsd.8 $(DESTDIR)$(PREFIX)/share/man/man8/hdnsd.8
+	test -e $(DESTDIR)/etc/hdnsd/hdnsd.json || install -D -m 0644 packaging/debian/hdnsd.json $(DESTDIR)/etc/hdnsd/hdnsd.json
+
+# The Debian package, built by dpkg-buildpackage from a copy of this tree (packaging/debian is
+# its debian/ directory): $(DEB_OUT)/hdnsd_$(VERSION)_<arch>.deb, then lintian (with the overrides
+# in packaging/debian/hdnsd.lintian-overrides). A full -O2 build: ~5 minutes on 2 cores.
+DEB_OUT ?= build/deb
+deb:
+	@$(MAKE) --no-print-directory deps DEB_PKGS="$(DEB_PKGS) debhelper dpkg-dev fakeroot lintian"
+	rm -rf $(DEB_OUT) && mkdir -p $(DEB_OUT)/hdnsd-$(VERSION)
+	tar --exclude=./build --exclude=./.git --exclude=./bench/results --exclude=__pycache__ \
+	  --exclude=.pytest_cache -cf - . | tar -xf - -C $(DEB_OUT)/hdnsd-$(VERSION)
+	cp -r packaging/debian $(DEB_OUT)/hdnsd-$(VERSION)/debian
+	cd $(DEB_OUT)/hdnsd-$(VERSION) && DEB_BUILD_OPTIONS="parallel=2 $(DEB_BUILD_OPTIONS)" dpkg-buildpackage -b -us -uc
+	lintian --fail-on error,warning $(DEB_OUT)/hdnsd_$(VERSION)_*.changes
+
+# The .deb's own tests (install into a scratch root, run the installed binary and units): a
+# separate target because building the package takes minutes; .ci/run calls it after make test.
+test-packaging: deb
+	HDNSD_DEB=$$(ls $(DEB_OUT)/hdnsd_$(VERSION)_*.deb) python3 -m pytest -q -p no:cacheprovider test/integration/test_packaging_deb.py
+
 clean:
 	rm -rf build
 
--include $(LIB_OBJS:.o=.d) $(TEST_OBJS:.o=.d) $(MAIN_OBJ:.o=.d)
+-include $(LIB_OBJS:.o=.d) $(TEST_OBJS:.o=.d) $(MAIN_OBJ:.o=.d) $(FUZZ_LIB_OBJS:.o=.d)

@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "hdnsd/config/config.h"
 #include "hdnsd/server/daemon.h"
 #include "hdnsd/util/log.h"
@@ -30,6 +32,13 @@ int main(int argc, char** argv) {
     std::printf("hdnsd %s\n", HDNSD_VERSION);
     return 0;
   }
+  if (cl->action == hdnsd::config::Action::kCheckConfig) {
+    // Valid (every check of a normal start's parsing passed): the effective configuration,
+    // file and flags merged with the defaults, as JSON; exit 0. Invalid: the line above, exit 2.
+    std::printf("%s\n", nlohmann::json::parse(hdnsd::config::toJson(cl->config)).dump(2).c_str());
+    return 0;
+  }
+  hdnsd::log::setFormat(cl->config.logFormat);
 
   uv_loop_t* loop = uv_default_loop();
   int status = 0;

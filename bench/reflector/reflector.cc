@@ -4,7 +4,10 @@
 // no lookup, no event loop. bench/run measures it beside the real servers, so every server's CPU
 // time per query can be read as "floor + what the server itself adds".
 //
-//   reflector ADDR PORT        (IPv4; runs until SIGTERM or SIGINT, then prints its packet count)
+//   reflector ADDR PORT [--sendto]   (IPv4; runs until SIGTERM or SIGINT, then prints its count)
+//
+// --sendto answers each datagram with its own sendto(2) instead of one sendmmsg(2) per batch: what
+// a server pays when it batches receives but not sends (libuv's uv_udp_try_send, as hdnsd does).
 //
 // Not part of hdnsd: built by bench/run with `g++ -O2`, used only inside the benchmark's network
 // namespace.
@@ -33,10 +36,11 @@ void onSignal(int) { g_stop = 1; }
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc != 3) {
-    std::fprintf(stderr, "usage: reflector ADDR PORT\n");
+  if (argc != 3 && !(argc == 4 && std::strcmp(argv[3], "--sendto") == 0)) {
+    std::fprintf(stderr, "usage: reflector ADDR PORT [--sendto]\n");
     return 2;
   }
+  const bool perPacketSend = argc == 4;
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_port = htons(static_cast<uint16_t>(std::atoi(argv[2])));
@@ -85,6 +89,16 @@ int main(int argc, char** argv) {
       ++out;
     }
     unsigned sent = 0;
+    if (perPacketSend) {
+      for (unsigned i = 0; i < out; ++i) {
+        const msghdr& h = msgs[i].msg_hdr;
+        if (sendto(fd, h.msg_iov->iov_base, h.msg_iov->iov_len, 0,
+                   static_cast<const sockaddr*>(h.msg_name), h.msg_namelen) >= 0) {
+          ++sent;
+        }
+      }
+      out = 0;  // skip the batched send below
+    }
     while (sent < out) {
       const int s = sendmmsg(fd, msgs.data() + sent, out - sent, 0);
       if (s <= 0) break;  // buffer full: the rest are lost, counted by the client

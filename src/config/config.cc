@@ -1,6 +1,7 @@
 #include "hdnsd/config/config.h"
 
 #include <charconv>
+#include <cstdio>
 #include <cstdlib>
 #include <cmath>
 #include <fstream>
@@ -10,7 +11,9 @@
 #include <string_view>
 
 #include "hdnsd/dns/name.h"
+#include "hdnsd/ops/setup_interface.h"
 #include "hdnsd/policy/spread.h"
+#include "hdnsd/query/acl.h"
 #include "hdnsd/upstream/upstreams.h"
 
 namespace hdnsd::config {
@@ -158,6 +161,44 @@ const std::vector<Option>& options() {
          c.logLevel = *l;
          return std::nullopt;
        }},
+      {"log-format", "text|json", false, "log lines as text or as one JSON object each (default text)",
+       [](Config& c, const std::string& v) -> std::optional<std::string> {
+         auto f = log::parseFormat(v);
+         if (!f) return "expected text or json, got \"" + v + "\"";
+         c.logFormat = *f;
+         return std::nullopt;
+       }},
+      {"query-log", nullptr, false,
+       "log each answered query: client, qname, qtype, rcode, source, duration (default false)",
+       [](Config& c, const std::string& v) -> std::optional<std::string> {
+         if (v != "true" && v != "false") return "expected true or false, got \"" + v + "\"";
+         c.queryLog = v == "true";
+         return std::nullopt;
+       }},
+      {"query-log-sample", "N", false, "with --query-log, log 1 query in N (default 1: all)",
+       [](Config& c, const std::string& v) -> std::optional<std::string> {
+         uint64_t n;
+         if (auto e = parseUint(v, 1, 1'000'000'000, &n)) return e;
+         c.queryLogSample = static_cast<uint32_t>(n);
+         return std::nullopt;
+       }},
+      {"lameduck", "SECONDS", false,
+       "after SIGTERM keep answering this long while /ready fails, then stop; fractions allowed (default 0)",
+       [](Config& c, const std::string& v) -> std::optional<std::string> {
+         char* end = nullptr;
+         double s = std::strtod(v.c_str(), &end);
+         if (v.empty() || end != v.c_str() + v.size() || !std::isfinite(s) || s < 0 || s > 600)
+           return "expected seconds 0..600, got \"" + v + "\"";
+         c.lameduck_s = s;
+         return std::nullopt;
+       }},
+      {"user", "NAME", false,
+       "started as root: drop to this user after binding the sockets (default nobody; not root: no change)",
+       [](Config& c, const std::string& v) -> std::optional<std::string> {
+         if (v.empty()) return std::string("expected a user name or uid");
+         c.user = v;
+         return std::nullopt;
+       }},
       {"tcp-idle-timeout", "SECONDS", false,
        "close a DNS TCP connection idle this long; fractions allowed (default 10)",
        [](Config& c, const std::string& v) -> std::optional<std::string> {
@@ -191,6 +232,38 @@ const std::vector<Option>& options() {
          c.ednsUdpSize = static_cast<uint16_t>(n);
          return std::nullopt;
        }},
+      {"allow", "CIDR", true,
+       "only these clients may query (others get REFUSED); repeatable (default: loopback, link-local, private ranges)",
+       [](Config& c, const std::string& v) -> std::optional<std::string> {
+         auto cidr = query::Cidr::parse(v);
+         if (!cidr) return cidr.error();
+         c.allow.push_back(cidr->text());
+         return std::nullopt;
+       }},
+      {"max-udp-amplification", "N", false,
+       "a UDP answer over max(512, N x query size) bytes is sent truncated (TC=1); 0 off (default 10)",
+       [](Config& c, const std::string& v) -> std::optional<std::string> {
+         uint64_t n;
+         if (auto e = parseUint(v, 0, 1000, &n)) return e;
+         c.maxUdpAmplification = static_cast<uint32_t>(n);
+         return std::nullopt;
+       }},
+      {"tcp-max-in-flight", "N", false,
+       "queries per TCP connection waiting for upstream answers before hdnsd stops reading it (default 128)",
+       [](Config& c, const std::string& v) -> std::optional<std::string> {
+         uint64_t n;
+         if (auto e = parseUint(v, 1, 65536, &n)) return e;
+         c.tcpMaxInFlight = static_cast<uint32_t>(n);
+         return std::nullopt;
+       }},
+      {"max-tcp-connections-per-client", "N", false,
+       "DNS TCP connections open at once from one client address; more are closed at once (default 256)",
+       [](Config& c, const std::string& v) -> std::optional<std::string> {
+         uint64_t n;
+         if (auto e = parseUint(v, 1, 1'000'000, &n)) return e;
+         c.maxTcpConnectionsPerClient = static_cast<uint32_t>(n);
+         return std::nullopt;
+       }},
       {"policy", "none|round-robin|random|weighted|topology|consistent", false,
        "order of the records in cluster answers; a Service's hdnsd.io/policy overrides it (default round-robin)",
        [](Config& c, const std::string& v) -> std::optional<std::string> {
@@ -216,6 +289,14 @@ const std::vector<Option>& options() {
        "this node's zone, for the topology policy (default: env NODE_ZONE, else the zone of endpoints on --node-name)",
        [](Config& c, const std::string& v) -> std::optional<std::string> {
          c.nodeZone = v;
+         return std::nullopt;
+       }},
+      {"autopath", nullptr, false,
+       "answer a pod's first search name for its whole search walk (CNAME + answer, one round trip); watches "
+       "this node's pods, needs --node-name and the Kubernetes API (default false)",
+       [](Config& c, const std::string& v) -> std::optional<std::string> {
+         if (v != "true" && v != "false") return "expected true or false, got \"" + v + "\"";
+         c.autopath = v == "true";
          return std::nullopt;
        }},
       {"terminating-fallback", nullptr, false,
@@ -342,6 +423,28 @@ const std::vector<Option>& options() {
          else return "expected auto, forward or nodata, got \"" + v + "\"";
          return std::nullopt;
        }},
+      {"setup-interface", nullptr, false,
+       "put the non-loopback --listen addresses (169.254.20.10) on a dummy interface at start, remove it at exit (needs CAP_NET_ADMIN) (default false)",
+       [](Config& c, const std::string& v) -> std::optional<std::string> {
+         if (v != "true" && v != "false") return "expected true or false, got \"" + v + "\"";
+         c.setupInterface = v == "true";
+         return std::nullopt;
+       }},
+      {"interface-name", "NAME", false, "the --setup-interface interface (default nodelocaldns)",
+       [](Config& c, const std::string& v) -> std::optional<std::string> {
+         // IFNAMSIZ is 16 with the NUL; '/' and whitespace are refused by the kernel.
+         if (v.empty() || v.size() > 15 || v.find_first_of("/ \t\n:") != std::string::npos || v == "." || v == "..")
+           return "expected an interface name of 1..15 characters, got \"" + v + "\"";
+         c.interfaceName = v;
+         return std::nullopt;
+       }},
+      {"notrack", "true|false", false,
+       "with --setup-interface, also install iptables NOTRACK (raw) and ACCEPT rules for its addresses (default true)",
+       [](Config& c, const std::string& v) -> std::optional<std::string> {
+         if (v != "true" && v != "false") return "expected true or false, got \"" + v + "\"";
+         c.notrack = v == "true";
+         return std::nullopt;
+       }},
   };
   return kOptions;
 }
@@ -397,7 +500,35 @@ std::optional<std::string> applyConfigFile(Config& c, const std::string& path) {
 
 }  // namespace
 
+namespace {
+Result<CommandLine, std::string> parseCommandLineImpl(const std::vector<std::string>& args);
+
+// Errors quote what they were given; a control character in it (a newline in a flag or a JSON
+// string) would break the one-line contract and let input forge log lines: escape them.
+// Found by test/fuzz/fuzz_config.cc (corpus: crash_newline_in_argument).
+std::string printable(const std::string& s) {
+  std::string out;
+  for (unsigned char c : s) {
+    if (c >= 0x20 && c != 0x7f) {
+      out.push_back(char(c));
+    } else {
+      char buf[5];
+      std::snprintf(buf, sizeof buf, "\\x%02x", c);
+      out += buf;
+    }
+  }
+  return out;
+}
+}  // namespace
+
 Result<CommandLine, std::string> parseCommandLine(const std::vector<std::string>& args) {
+  auto r = parseCommandLineImpl(args);
+  if (!r) return Unexpected{printable(r.error())};
+  return r;
+}
+
+namespace {
+Result<CommandLine, std::string> parseCommandLineImpl(const std::vector<std::string>& args) {
   CommandLine cl;
   // Pass 1: split into (option, value) pairs and find --config, so the file is applied first.
   std::vector<std::pair<const Option*, std::string>> given;
@@ -410,6 +541,10 @@ Result<CommandLine, std::string> parseCommandLine(const std::vector<std::string>
     if (a == "--version") {
       cl.action = Action::kVersion;
       return cl;
+    }
+    if (a == "--check-config") {  // validate, print the effective configuration, exit
+      cl.action = Action::kCheckConfig;
+      continue;
     }
     if (a.rfind("--", 0) != 0) return Unexpected{"unexpected argument \"" + a + "\" (see --help)"};
     std::string name = a.substr(2), value;
@@ -446,6 +581,9 @@ Result<CommandLine, std::string> parseCommandLine(const std::vector<std::string>
     if (auto e = o->apply(c, v)) return Unexpected{"--" + std::string(o->name) + ": " + *e};
   }
   if (c.listen.empty()) c.listen.push_back(*SockAddr::parse("127.0.0.1:53"));
+  if (c.setupInterface && ops::interfaceAddresses(c.listen).empty())
+    return Unexpected{std::string("--setup-interface: no --listen address to put on the interface "
+                                  "(loopback and unspecified ones are skipped), e.g. --listen 169.254.20.10:53")};
   if (!c.endpointsFile.empty() && !c.kubeApi.empty())
     return Unexpected{std::string("--endpoints-file and --kube-api are alternatives: give one cluster source")};
   // The downward API sets NODE_NAME (fieldRef spec.nodeName); a zone has no fieldRef, so
@@ -454,8 +592,22 @@ Result<CommandLine, std::string> parseCommandLine(const std::vector<std::string>
     if (const char* e = std::getenv("NODE_NAME")) c.nodeName = e;
   if (c.nodeZone.empty())
     if (const char* e = std::getenv("NODE_ZONE")) c.nodeZone = e;
+  // --autopath maps client IPs to namespaces from this node's pods, watched on the API.
+  if (c.autopath && c.nodeName.empty())
+    return Unexpected{std::string("--autopath: needs this node's name: --node-name or env NODE_NAME "
+                                  "(downward API spec.nodeName)")};
+  if (c.autopath && !c.endpointsFile.empty())
+    return Unexpected{std::string("--autopath: needs the Kubernetes API (the pods of this node), not --endpoints-file")};
+  if (c.autopath && c.kubeApi.empty() && !std::getenv("KUBERNETES_SERVICE_HOST"))
+    return Unexpected{std::string("--autopath: needs the Kubernetes API (the pods of this node): --kube-api, "
+                                  "or run in a pod")};
+  if (c.autopath && c.headlessOnly)
+    return Unexpected{std::string("--autopath: not with --headless-only (a partial view cannot tell which "
+                                  "search names exist)")};
   return cl;
 }
+
+}  // namespace
 
 std::string usage() {
   std::string s =
@@ -466,7 +618,8 @@ std::string usage() {
     if (left.size() < 34) left.resize(34, ' ');
     s += left + " " + o.help + "\n";
   }
-  s += "  --help                           this text\n  --version                        print the version\n";
+  s += "  --check-config                   validate the configuration, print it as JSON and exit (0; 2: invalid)\n"
+       "  --help                           this text\n  --version                        print the version\n";
   return s;
 }
 
@@ -490,15 +643,25 @@ std::string toJson(const Config& c) {
   j["ttl"] = c.ttl_s;
   if (c.metrics) j["metrics"] = c.metrics->text();
   j["log-level"] = log::levelName(c.logLevel);
+  j["log-format"] = log::formatName(c.logFormat);
+  j["query-log"] = c.queryLog ? "true" : "false";
+  j["query-log-sample"] = c.queryLogSample;
+  j["lameduck"] = c.lameduck_s;
+  if (!c.user.empty()) j["user"] = c.user;
   j["tcp-idle-timeout"] = c.tcpIdleTimeout_ms / 1000.0;
   j["max-tcp-connections"] = c.maxTcpConnections;
   j["tcp-max-pending-bytes"] = c.tcpMaxPendingBytes;
   j["edns-udp-size"] = c.ednsUdpSize;
+  j["allow"] = c.allow.empty() ? query::defaultAllowList() : c.allow;
+  j["max-udp-amplification"] = c.maxUdpAmplification;
+  j["tcp-max-in-flight"] = c.tcpMaxInFlight;
+  j["max-tcp-connections-per-client"] = c.maxTcpConnectionsPerClient;
   j["policy"] = c.policy;
   j["max-answers"] = c.maxAnswers;
   if (!c.nodeName.empty()) j["node-name"] = c.nodeName;
   if (!c.nodeZone.empty()) j["zone"] = c.nodeZone;
   j["terminating-fallback"] = c.terminatingFallback ? "true" : "false";
+  j["autopath"] = c.autopath ? "true" : "false";
   if (!c.upstreams.empty()) {
     auto& up = j["upstream"] = nlohmann::json::array();
     for (const auto& a : c.upstreams) up.push_back(a.text());
@@ -521,6 +684,9 @@ std::string toJson(const Config& c) {
   j["max-stale"] = c.cache.maxStale_s;
   j["prefetch-threshold"] = c.cache.prefetchPercent;
   j["aaaa"] = c.aaaa == Config::Aaaa::kNoData ? "nodata" : c.aaaa == Config::Aaaa::kForward ? "forward" : "auto";
+  j["setup-interface"] = c.setupInterface ? "true" : "false";
+  j["interface-name"] = c.interfaceName;
+  j["notrack"] = c.notrack ? "true" : "false";
   return j.dump();
 }
 

@@ -16,12 +16,14 @@ void Readiness::markLoaded(size_t id) {
 }
 
 bool Readiness::ready() const noexcept {
+  if (!stopping_.empty()) return false;
   for (const auto& s : sources_)
     if (!s.loaded) return false;
   return true;
 }
 
 std::string Readiness::reason() const {
+  if (!stopping_.empty()) return stopping_;
   const Source* first = nullptr;
   size_t missing = 0;
   for (const auto& s : sources_) {

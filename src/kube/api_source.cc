@@ -83,7 +83,7 @@ struct ApiSource::Watch {
 
   Watch(ApiSource* s, Resource r, Scope sc, std::string w)
       : src(s), resource(r), scope(std::move(sc)), what(std::move(w)),
-        mode(s->opts_.streamingList ? Mode::kStreaming : Mode::kList), splitter(s->opts_.maxEventBytes) {}
+        mode(s->opts_.streamingList ? Mode::kStreaming : Mode::kList), splitter(s->opts_.maxEventBytes, /*skipOverlong=*/true) {}
 
   void registerMetrics(metrics::Registry& reg) {
     const std::string res = resourceName(resource);
@@ -178,6 +178,13 @@ struct ApiSource::Watch {
     }
     const double arrival = src->now_s();
     LOG_DEBUG("kube: %s: list page of %zu items decoded in %.1f ms", what.c_str(), page->items.size(), elapsed_ms);
+    for (size_t i = 0; i < page->skipped.size(); ++i) {  // bad items: skipped, their last good version kept
+      error(kErrDecode, "list item: " + page->skipped[i]);
+      const std::string& key = page->skippedItems[i].key;
+      LOG_ERROR("kube: %s: list: skipping %s: %s; its last good version is kept", what.c_str(),
+                key.empty() ? "an object" : key.c_str(), page->skipped[i].c_str());
+      if (!key.empty()) listing.insert(key);
+    }
     for (auto& item : page->items) {
       listing.insert(item.key);
       item.triggerTime_s = -1;  // listed state, not a change: no programming-latency sample
@@ -195,6 +202,7 @@ struct ApiSource::Watch {
   void endInitial() {
     initial = false;
     src->removeStale(*this);
+    if (resource == Resource::kPods) src->publishPods();
     attempt = 0;
     if (!synced) {
       synced = true;
@@ -232,7 +240,13 @@ struct ApiSource::Watch {
       return true;
     }
     const double arrival = src->now_s();
+    const uint64_t skippedBefore = splitter.skipped();
     auto st = splitter.feed(b, [this, arrival](std::string_view line) { return onLine(line, arrival); });
+    if (splitter.skipped() != skippedBefore) {  // an object too big to take: skipped, the watch goes on
+      error(kErrLineTooLong, "watch event over " + std::to_string(splitter.maxLine()) + " bytes");
+      LOG_ERROR("kube: %s: skipped a watch event over %zu bytes (--kube-max-event-bytes); the object it "
+                "carried keeps its last good version", what.c_str(), splitter.maxLine());
+    }
     if (st == LineSplitter::Status::kTooLong) {
       error(kErrLineTooLong, "watch event over " + std::to_string(splitter.maxLine()) + " bytes");
       abort = Abort::kRestart;
@@ -253,6 +267,15 @@ struct ApiSource::Watch {
     events[size_t(ev->type)]->inc();
     lastEvent_s = monotonic_s();
     gotEvent = true;
+    if (!ev->skipped.empty()) {  // a valid event whose object does not decode: skip that object only
+      error(kErrDecode, "watch event: " + ev->skipped);
+      LOG_ERROR("kube: %s: skipping %s (resourceVersion %s): %s; its last good version is kept", what.c_str(),
+                ev->object.key.empty() ? "an object" : ev->object.key.c_str(),
+                ev->object.resourceVersion.c_str(), ev->skipped.c_str());
+      if (!ev->object.resourceVersion.empty()) rv = ev->object.resourceVersion;
+      if (initial && !ev->object.key.empty()) listing.insert(ev->object.key);  // not stale: keep the old one
+      return true;
+    }
     switch (ev->type) {
       case EventType::kAdded:
       case EventType::kModified:
@@ -571,6 +594,11 @@ Result<void, std::string> ApiSource::start() {
       addWatch(Resource::kEndpointSlices, ns, join(""), "");
     }
   }
+  if (!opts_.autopathNode.empty())
+    for (const auto& ns : nss) {  // --autopath: this node's pods only (cheap, unlike every pod)
+      addWatch(Resource::kPods, ns, "", ("of node " + opts_.autopathNode).c_str());
+      watches_.back()->scope.fieldSelector = "spec.nodeName=" + opts_.autopathNode;
+    }
   LOG_INFO("kube: watching %s: %zu collections%s%s", opts_.target.server.c_str(), watches_.size(),
            opts_.headlessOnly ? ", headless services only" : "",
            opts_.labelSelector.empty() ? "" : (", label selector " + opts_.labelSelector).c_str());
@@ -651,6 +679,7 @@ std::string ApiSource::problem() const {
 }
 
 void ApiSource::apply(Watch& w, ApiObject&& obj, bool deleted, double arrival_s) {
+  if (w.resource == Resource::kPods) return applyPod(w, obj, deleted);  // not in the model: no freeze
   if (building_) {
     // The thread pool is reading model_: hold the update until the build is done.
     auto held = std::make_shared<ApiObject>(std::move(obj));
@@ -668,6 +697,26 @@ void ApiSource::applyNow(Watch& w, ApiObject& obj, bool deleted, double arrival_
   const double trigger = w.resource == Resource::kServices ? 0 : triggerOf(obj, arrival_s);
   for (const auto& svc : applyObject(*model_, endpointsSlices_, w.resource, obj, deleted, opts_.headlessOnly))
     markDirty(svc, trigger, arrival_s);
+}
+
+void ApiSource::applyPod(Watch& w, const ApiObject& obj, bool deleted) {
+  if (deleted) w.owned.erase(obj.key);
+  else w.owned.insert(obj.key);
+  if (deleted || !obj.pod) pods_.erase(obj.key);
+  else pods_[obj.key] = *obj.pod;
+  if (w.synced && !w.initial) publishPods();  // the initial list publishes once, at its end
+}
+
+void ApiSource::publishPods() {
+  if (!onPods_) return;
+  std::vector<autopath::PodEntry> entries;
+  entries.reserve(pods_.size());
+  for (const auto& [key, p] : pods_)
+    if (!p.hostNetwork && !p.terminal && !p.ips.empty()) entries.push_back({p.ns, p.ips});
+  auto idx = autopath::PodIndex::build(entries);
+  LOG_DEBUG("kube: autopath: %zu pods of node %s, %zu addresses (%zu ambiguous)", idx->pods(),
+            opts_.autopathNode.c_str(), idx->addresses(), idx->conflicts());
+  onPods_(std::move(idx));
 }
 
 void ApiSource::removeStale(Watch& w) {

@@ -7,6 +7,7 @@ const char* resourceName(Resource r) noexcept {
     case Resource::kEndpointSlices: return "endpointslices";
     case Resource::kServices: return "services";
     case Resource::kEndpoints: return "endpoints";
+    case Resource::kPods: return "pods";
   }
   return "?";
 }

@@ -55,6 +55,37 @@ Result<ApiObject, std::string> decodeObject(const json& obj, Resource r) {
       o.endpoints = std::move(*s);
       break;
     }
+    case Resource::kPods: {
+      PodInfo p;
+      p.ns = o.key.substr(0, o.key.find('/'));
+      if (const json* spec = child(obj, "spec")) {
+        auto hn = spec->find("hostNetwork");
+        p.hostNetwork = hn != spec->end() && hn->is_boolean() && hn->get<bool>();
+      }
+      if (const json* st = child(obj, "status")) {
+        const std::string phase = str(*st, "phase");
+        p.terminal = phase == "Succeeded" || phase == "Failed";
+        auto ips = st->find("podIPs");
+        if (ips != st->end() && ips->is_array())
+          for (const auto& e : *ips)
+            if (e.is_object() && !str(e, "ip").empty()) p.ips.push_back(str(e, "ip"));
+        if (p.ips.empty() && !str(*st, "podIP").empty()) p.ips.push_back(str(*st, "podIP"));
+      }
+      o.pod = std::move(p);
+      break;
+    }
+  }
+  return o;
+}
+
+// Only the identity of an object that does not decode (what a skip needs to keep its old version).
+ApiObject identity(const json& obj) {
+  ApiObject o;
+  if (!obj.is_object()) return o;
+  if (const json* md = child(obj, "metadata")) {
+    std::string ns = str(*md, "namespace"), name = str(*md, "name");
+    if (!name.empty()) o.key = cluster::objectKey(ns.empty() ? "default" : ns, name);
+    o.resourceVersion = str(*md, "resourceVersion");
   }
   return o;
 }
@@ -106,7 +137,11 @@ Result<WatchEvent, std::string> decodeWatchEvent(std::string_view line, Resource
       return ev;
     }
     auto o = decodeObject(obj, r);
-    if (!o) return Unexpected{std::string(eventTypeName(ev.type)) + " " + o.error()};
+    if (!o) {
+      ev.skipped = std::string(eventTypeName(ev.type)) + " " + o.error();
+      ev.object = identity(obj);
+      return ev;
+    }
     ev.object = std::move(*o);
     return ev;
   } catch (const std::exception& e) {
@@ -129,7 +164,11 @@ Result<ListPage, std::string> decodeListPage(std::string_view body, Resource r) 
       page.items.reserve(items->size());
       for (size_t i = 0; i < items->size(); ++i) {
         auto o = decodeObject((*items)[i], r);
-        if (!o) return Unexpected{"items[" + std::to_string(i) + "] " + o.error()};
+        if (!o) {  // skip it, keep the rest of the page (a relist would meet it again)
+          page.skipped.push_back("items[" + std::to_string(i) + "] " + o.error());
+          page.skippedItems.push_back(identity((*items)[i]));
+          continue;
+        }
         page.items.push_back(std::move(*o));
       }
     }
@@ -171,6 +210,8 @@ std::vector<std::string> applyObject(cluster::ClusterModel& model,
       }
       break;
     }
+    case Resource::kPods:
+      return affected;  // not part of the cluster model (ApiSource::applyPod)
     case Resource::kEndpoints: {
       auto it = endpointsSlices.find(obj.key);
       if (it != endpointsSlices.end()) {

@@ -2,6 +2,7 @@
 
 #include <netinet/in.h>
 
+#include <algorithm>
 #include <array>
 
 #include "hdnsd/dns/writer.h"
@@ -116,26 +117,60 @@ void Responder::setOptions(const ResponderOptions& opts) {
   dns::textToWire(opts.zone, &zoneWire_);
   ednsUdpSize_ = opts.ednsUdpSize;
   spreader_.setOptions(opts.spread);
+  acl_ = Acl(opts.allow);
+  maxUdpAmplification_ = opts.maxUdpAmplification;
+  autopath_ = opts.autopath;
 }
 
 void Responder::setForwarder(upstream::Forwarder* f) noexcept {
   forwarder_ = f;
   if (f) f->setSpreader(&spreader_);
+  if (f) f->setAutopath(&Responder::originalAnswerCb, this, &autopathStats_);
   recursionAvailable_ = f && f->enabled();
 }
 
 size_t Responder::done(ResponseWriter& w, const dns::Query* q, Transport t, Outcome o) noexcept {
   size_t bucket = q ? size_t(typeBucket(q->qtype)) : size_t(TypeBucket::kOther);
   bump(stats_.queries[size_t(t)][bucket][size_t(o)]);
+  if (stats_.tap) report(q, t, o);
   return w.finish();
+}
+
+void Responder::report(const dns::Query* q, Transport t, Outcome o) noexcept {
+  ops::QueryEvent e;
+  e.client = client_ ? client_->addr : nullptr;
+  e.transport = uint8_t(t);
+  if (q) {
+    e.qnameWire = q->qname.wire();
+    e.qtype = q->qtype;
+  }
+  e.outcome = uint8_t(o);
+  e.source = source_;
+  e.received_ns = received_ns_;
+  stats_.tap->onQuery(e);
 }
 
 size_t Responder::respond(std::span<const uint8_t> pkt, std::span<uint8_t> out, Transport t,
                           const upstream::Client* client) noexcept {
+  // Timed only when someone listens (the daemon always does: the latency histograms).
+  received_ns_ = stats_.tap ? ops::monotonicNs() : 0;
+  client_ = client;
+  source_ = ops::Source::kLocal;
   dns::Query q;
   ResponseWriter w(out);
   w.setEdnsUdpSize(ednsUdpSize_);
   auto parsed = dns::parseQuery(pkt, &q);
+  const bool allowed = acl_.allows(client ? client->addr : nullptr);
+  if (!allowed && (!parsed || !w.start(pkt, q, dns::kMaxUdpPlain))) {  // not ours to answer: say nothing
+    bump(stats_.aclRefused);
+    bump(stats_.queries[size_t(t)][size_t(TypeBucket::kOther)][size_t(Outcome::kDropped)]);
+    return 0;
+  }
+  if (!allowed) {  // REFUSED, header and question only: never larger than the query
+    bump(stats_.aclRefused);
+    w.setRcode(Rcode::kRefused);
+    return done(w, &q, t, Outcome::kRefused);
+  }
   if (!parsed) {
     bump(stats_.parseErrors[size_t(parsed.error())]);
     if (parsed.error() == dns::ParseError::kShortHeader || parsed.error() == dns::ParseError::kIsResponse) {
@@ -147,9 +182,25 @@ size_t Responder::respond(std::span<const uint8_t> pkt, std::span<uint8_t> out, 
     return done(w, nullptr, t, Outcome::kFormErr);
   }
   size_t limit = t == Transport::kTcp ? dns::kMaxMessage : dns::udpLimit(q, ednsUdpSize_);
+  // Amplification: over UDP the source address can be forged, so an answer may be at most
+  // max(512, N × query) bytes; a larger one goes out with TC=1 and the client asks over TCP.
+  // 512 is what every DNS server sends anyone (RFC 1035), so only EDNS answers are affected.
+  bool capped = false;
+  if (t == Transport::kUdp && maxUdpAmplification_ > 0) {
+    const size_t cap = std::max<size_t>(dns::kMaxUdpPlain, size_t{maxUdpAmplification_} * pkt.size());
+    if (cap < limit) {
+      limit = cap;
+      capped = true;
+    }
+  }
   if (limit > out.size()) limit = out.size();
   if (!w.start(pkt, q, limit)) return 0;
   if (recursionAvailable_) w.setFlags(dns::kFlagRA);
+  // Counts answers the amplification cap truncated (those sent later from upstream are not).
+  auto sent = [&](size_t n) {
+    if (capped && n > 2 && (out[2] & 0x02) != 0) bump(stats_.udpAmplificationCapped);
+    return n;
+  };
 
   Rcode rc = Rcode::kNoError;
   if (q.opcode != dns::kOpcodeQuery) {
@@ -160,12 +211,14 @@ size_t Responder::respond(std::span<const uint8_t> pkt, std::span<uint8_t> out, 
              q.qtype == dns::kTypeIXFR) {
     rc = Rcode::kRefused;
   } else if (recursionAvailable_ && !dns::isAtOrBelow(q.qname.wire(), zoneWire_)) {
-    return forward(pkt, q, out, limit, t, client);
+    return sent(forward(pkt, q, out, limit, t, client));
   } else if (const cluster::Snapshot* view = snapshot_.get()) {
     // A partial view's unserved names come back as kForward too: routed like any other name
     // (a --stub-zone for the cluster domain, else the default upstreams) and cached negatively.
-    size_t n = answerFromView(*view, q, w, t, client);
-    return n == kForward ? forward(pkt, q, out, limit, t, client) : n;
+    size_t n = 0;
+    if (autopath_ && client && autopathAnswer(*view, pkt, q, w, out, limit, t, client, &n)) return sent(n);
+    n = answerFromView(*view, q, w, t, client);
+    return sent(n == kForward ? forward(pkt, q, out, limit, t, client) : n);
   } else {
     // No view yet: a cluster name must not get a wrong NXDOMAIN, so say "try again".
     rc = dns::isAtOrBelow(q.qname.wire(), zoneWire_) ? Rcode::kServFail : Rcode::kRefused;
@@ -175,7 +228,8 @@ size_t Responder::respond(std::span<const uint8_t> pkt, std::span<uint8_t> out, 
 }
 
 size_t Responder::answerFromView(const cluster::Snapshot& view, const dns::Query& q, ResponseWriter& w,
-                                 Transport t, const upstream::Client* client) noexcept {
+                                 Transport t, const upstream::Client* client, Owner owner) noexcept {
+  source_ = ops::Source::kView;
   Lookup found;
   if (q.qtype == dns::kTypeANY) {
     for (uint16_t type : kAnyOrder) {
@@ -193,6 +247,7 @@ size_t Responder::answerFromView(const cluster::Snapshot& view, const dns::Query
   switch (found.kind) {
     case Lookup::Kind::kNotInZone:
       if (recursionAvailable_) return kForward;  // e.g. a reverse name of an IP we do not know
+      source_ = ops::Source::kLocal;
       w.setRcode(Rcode::kRefused);
       return done(w, &q, t, Outcome::kRefused);
     case Lookup::Kind::kAnswer: {
@@ -203,7 +258,7 @@ size_t Responder::answerFromView(const cluster::Snapshot& view, const dns::Query
       const cluster::RrSet& set = *found.answer;
       const size_t k = spreader_.order(set.spread, set.rdatas.size(), clientAddress(client), order);
       const std::span<const uint32_t> chosen(order.data(), k);
-      if (!appendOrdered(w, Section::kAnswer, Owner::question(), set, chosen, ttl)) {
+      if (!appendOrdered(w, Section::kAnswer, owner, set, chosen, ttl)) {
         // Does not fit in this UDP answer: TC=1 and no records, the client retries over TCP.
         w.setFlags(dns::kFlagTC);
         bump(stats_.truncated[size_t(t)]);
@@ -217,7 +272,7 @@ size_t Responder::answerFromView(const cluster::Snapshot& view, const dns::Query
       w.setFlags(dns::kFlagAA);
       size_t len = found.synthType == dns::kTypeA ? 4 : 16;
       dns::RdataView rd{{reinterpret_cast<const char*>(found.synth), len}, dns::RdataKind::kOpaque};
-      w.addRecord(Section::kAnswer, Owner::question(), found.synthType, dns::kClassIN, ttl, rd);
+      w.addRecord(Section::kAnswer, owner, found.synthType, dns::kClassIN, ttl, rd);
       return done(w, &q, t, Outcome::kNoError);
     }
     case Lookup::Kind::kNoData:
@@ -236,8 +291,19 @@ size_t Responder::answerFromView(const cluster::Snapshot& view, const dns::Query
 size_t Responder::forward(std::span<const uint8_t> pkt, const dns::Query& q, std::span<uint8_t> out, size_t limit,
                           Transport t, const upstream::Client* client) noexcept {
   Outcome o = Outcome::kDropped;
-  size_t n = forwarder_->resolve(pkt, q, out.first(limit), limit, client, &o);
-  if (n > 0) bump(stats_.queries[size_t(t)][size_t(typeBucket(q.qtype))][size_t(o)]);
+  bool fromCache = false;
+  // A waiter keeps the receipt time: its latency is observed when the upstream answer is sent.
+  upstream::Client timed;
+  if (client) {
+    timed = *client;
+    timed.received_ns = received_ns_;
+  }
+  size_t n = forwarder_->resolve(pkt, q, out.first(limit), limit, client ? &timed : nullptr, &o, &fromCache);
+  if (n > 0) {
+    bump(stats_.queries[size_t(t)][size_t(typeBucket(q.qtype))][size_t(o)]);
+    source_ = fromCache ? ops::Source::kCache : ops::Source::kLocal;
+    if (stats_.tap) report(&q, t, o);
+  }
   return n;  // 0: pending, the forwarder counts the query when it answers
 }
 

@@ -5,6 +5,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "hdnsd/autopath/metrics.h"
 #include "hdnsd/metrics/process.h"
 #include "hdnsd/util/log.h"
 
@@ -21,14 +22,20 @@ query::ResponderOptions responderOptions(const config::Config& c) {
   o.ednsUdpSize = c.ednsUdpSize;
   o.spread.kind = policy::parseKind(c.policy).value_or(policy::kDefaultKind);  // validated by config
   o.spread.maxAnswers = c.maxAnswers;
+  o.allow = c.allow;
+  o.maxUdpAmplification = c.maxUdpAmplification;
+  o.autopath = c.autopath;
   return o;
 }
 
 }  // namespace
 
 Daemon::Daemon(uv_loop_t* loop, std::vector<std::string> args, config::Config cfg)
-    : loop_(loop), args_(std::move(args)), cfg_(std::move(cfg)), responder_(responderOptions(cfg_), stats_) {
+    : loop_(loop), args_(std::move(args)), cfg_(std::move(cfg)), responder_(responderOptions(cfg_), stats_),
+      observer_(registry_) {
   log::setLevel(cfg_.logLevel);
+  stats_.tap = &observer_;
+  applyOpsConfig();
   registerMetrics();
 }
 
@@ -48,25 +55,24 @@ cluster::ViewOptions Daemon::viewOptions() const {
 }
 
 TcpLimits Daemon::tcpLimits() const {
-  return {cfg_.tcpIdleTimeout_ms, cfg_.maxTcpConnections, cfg_.tcpMaxPendingBytes};
+  return {cfg_.tcpIdleTimeout_ms, cfg_.maxTcpConnections, cfg_.tcpMaxPendingBytes, cfg_.tcpMaxInFlight,
+          cfg_.maxTcpConnectionsPerClient};
 }
 
 Result<void, std::string> Daemon::start() {
-  if (auto r = startForwarding(); !r) return r;
-  for (const auto& addr : cfg_.listen) {
-    auto udp = std::make_unique<UdpListener>(loop_, responder_, stats_);
-    if (auto r = udp->bind(addr); !r) return Unexpected{"--listen " + r.error()};
-    auto tcp = std::make_unique<TcpListener>(loop_, responder_, stats_, tcpLimits());
-    if (auto r = tcp->bind(addr); !r) return Unexpected{"--listen " + r.error()};
-    LOG_INFO("dns: serving UDP and TCP on %s", addr.text().c_str());
-    udp_.push_back(std::move(udp));
-    tcp_.push_back(std::move(tcp));
+  if (cfg_.setupInterface) {  // before binding: the listeners need the link-local address
+    interface_ = std::make_unique<ops::InterfaceSetup>(
+        ops::InterfaceSpec{cfg_.interfaceName, ops::interfaceAddresses(cfg_.listen), cfg_.notrack});
+    if (auto r = interface_->setUp(); !r) return Unexpected{"--setup-interface: " + r.error()};
   }
+  if (auto r = startForwarding(); !r) return r;
+  if (auto r = startListeners(); !r) return r;
   if (cfg_.metrics) {
     http_ = std::make_unique<http::Server>(loop_, http::makeProbeHandler(registry_, readiness_));
     if (auto r = http_->listen(cfg_.metrics->text()); !r) return Unexpected{"--metrics " + r.error()};
     LOG_INFO("http: /health /ready /metrics on %s", cfg_.metrics->text().c_str());
   }
+  if (auto r = startOps(); !r) return r;  // every socket is bound: drop root now
   // The cluster source: --kube-api, else --endpoints-file, else (in a pod) the in-cluster API,
   // else an empty zone. Both flags at once are refused by the config parser; in a pod,
   // --endpoints-file wins over the in-cluster environment.
@@ -82,6 +88,7 @@ Result<void, std::string> Daemon::start() {
     responder_.setSnapshot(cluster::Snapshot::build({}, viewOptions()));
     LOG_WARN("no --endpoints-file: serving an empty cluster zone %s", cfg_.clusterDomain.c_str());
   }
+  afterLoad();
   return {};
 }
 
@@ -133,6 +140,7 @@ Result<void, std::string> Daemon::startApiSource() {
   o.streamingList = cfg_.kubeStreamingList;
   o.view = viewOptions();
   o.userAgent = std::string("hdnsd/") + HDNSD_VERSION;
+  if (cfg_.autopath) o.autopathNode = cfg_.nodeName;  // watch this node's pods (restart to change)
   // Until every collection has synced the responder has no view: cluster names get SERVFAIL.
   if (apiSource_ == SIZE_MAX)
     apiSource_ = readiness_.addSource("kubernetes API " + o.target.server,
@@ -141,7 +149,9 @@ Result<void, std::string> Daemon::startApiSource() {
                                            [this](std::shared_ptr<const cluster::Snapshot> s) {
                                              responder_.setSnapshot(std::move(s));
                                              readiness_.markLoaded(apiSource_);
+                                             afterLoad();
                                            });
+  api_->setOnPods([this](std::shared_ptr<const autopath::PodIndex> idx) { responder_.setPodIndex(std::move(idx)); });
   return api_->start();
 }
 
@@ -155,6 +165,7 @@ void Daemon::startEndpointsFile() {
       loop_, cfg_.endpointsFile, viewOptions(), [this](std::shared_ptr<const cluster::Snapshot> s) {
         responder_.setSnapshot(std::move(s));
         readiness_.markLoaded(endpointsSource_);
+        afterLoad();
       });
 }
 
@@ -174,7 +185,7 @@ void Daemon::installSignalHandlers() {
             self->reload();
           } else {
             LOG_INFO("received %s: shutting down", sig == SIGTERM ? "SIGTERM" : "SIGINT");
-            self->shutdown();
+            self->stop();
           }
         },
         signum);
@@ -184,12 +195,16 @@ void Daemon::installSignalHandlers() {
 
 void Daemon::reload() {
   if (stopping_) return;
+  notifier_.reloading();
   auto parsed = config::parseCommandLine(args_);
   if (!parsed) {
-    LOG_ERROR("reload: %s; keeping the running configuration", parsed.error().c_str());
+    LOG_ERROR("reload: %s; keeping the running configuration (fix the file; it is re-read when it changes)",
+              parsed.error().c_str());
+    notifier_.ready(statusLine());
     return;
   }
   applyConfig(parsed->config);
+  notifier_.ready(statusLine());
 }
 
 void Daemon::applyConfig(const config::Config& next) {
@@ -206,6 +221,7 @@ void Daemon::applyConfig(const config::Config& next) {
   cfg_ = std::move(applied);
 
   log::setLevel(cfg_.logLevel);
+  applyOpsConfig();
   responder_.setOptions(responderOptions(cfg_));
   for (auto& t : tcp_) t->setLimits(tcpLimits());
   if (fileChanged) {
@@ -231,10 +247,17 @@ void Daemon::applyConfig(const config::Config& next) {
 void Daemon::shutdown() {
   if (stopping_) return;
   stopping_ = true;
+  notifier_.stopping();
+  notifier_.stopWatchdog();
+  if (configWatch_) configWatch_->close();
+  lameduckTimer_.reset();
   // Every datagram already read was answered inside its callback; stop reading more. TCP
   // connections stop reading and close once their answers are written.
   for (auto& u : udp_) u->close();
   for (auto& t : tcp_) t->stopAccepting();
+  // Our DNS sockets are closed now (uv_close closes the fd at once): remove the interface and its
+  // rules unless another process (a surge pod, a socket unit) still holds the address.
+  if (interface_) interface_->tearDown();
   if (endpoints_) endpoints_->close();
   if (api_) api_->close();
   if (http_) http_->close();
@@ -300,8 +323,17 @@ void Daemon::registerMetrics() {
            Type::kCounter, double(stats_.tcpBadFrames.load()));
     scalar("hdnsd_tcp_connections_open", "DNS TCP connections open now.", Type::kGauge,
            double(stats_.tcpConnectionsOpen.load()));
+    scalar("hdnsd_tcp_per_client_refused_total",
+           "DNS TCP connections closed at once: over --max-tcp-connections-per-client.", Type::kCounter,
+           double(stats_.tcpPerClientRefused.load()));
+    scalar("hdnsd_dns_acl_refused_total", "Queries from clients outside --allow (REFUSED, or dropped if malformed).",
+           Type::kCounter, double(stats_.aclRefused.load()));
+    scalar("hdnsd_dns_amplification_truncated_total",
+           "UDP answers sent with TC=1 because of --max-udp-amplification.", Type::kCounter,
+           double(stats_.udpAmplificationCapped.load()));
 
     upstream::collectMetrics(out, forwarder_.get(), cache_.get());
+    if (cfg_.autopath) autopath::collectMetrics(out, responder_.autopathStats(), responder_.podIndex().get());
 
     const auto& view = responder_.snapshot();
     scalar("hdnsd_view_ready", "1 once every cluster source has loaded (what /ready reports).", Type::kGauge,

@@ -48,6 +48,12 @@ void TcpConnection::accept(TcpListener& owner, uv_stream_t* server) noexcept {
     c->close();
     return;
   }
+  // One address may not take every slot (a flood from one pod, or one host behind NAT).
+  if (c->peer_.ss_family != AF_UNSPEC && owner.connectionsFrom(c->peer_) > owner.limits_.maxPerClient) {
+    query::bump(owner.stats_.tcpPerClientRefused);
+    c->close();
+    return;
+  }
   uv_tcp_nodelay(&c->tcp_, 1);
   uv_timer_start(&c->idle_, onIdleCb, owner.limits_.idleTimeout_ms, 0);
   c->updateReading();
@@ -81,6 +87,10 @@ void TcpConnection::onRead(ssize_t nread) noexcept {
 void TcpConnection::processFrames() noexcept {
   size_t off = 0;
   while (!closing_ && inLen_ - off >= 2 && pendingWrite_ <= owner_->limits_.maxPendingBytes) {
+    if (waiting >= owner_->limits_.maxInFlight) {  // enough of its queries upstream already
+      pausedInFlight_ = true;
+      break;
+    }
     size_t len = dns::getU16(in_.get() + off);
     if (len < dns::kHeaderSize) {  // cannot be a DNS message: the stream is out of sync
       query::bump(owner_->stats_.tcpBadFrames);
@@ -134,6 +144,13 @@ void TcpConnection::deliverAnswer(const sockaddr*, std::span<const uint8_t> answ
   dns::putU16(out, static_cast<uint16_t>(answer.size()));
   write(out, answer.size() + 2);
   if (!closing_ && draining_ && pendingWrite_ == 0 && waiting == 0) close();
+  if (!closing_ && !draining_ && pausedInFlight_ && waiting < owner_->limits_.maxInFlight) {
+    // Resume on the next loop turn, not here: this may run inside a c-ares callback that is
+    // still walking the waiters of the answer, where a new query must not start.
+    pausedInFlight_ = false;
+    resume_ = true;
+    uv_timer_start(&idle_, onIdleCb, 0, 0);
+  }
 }
 
 void TcpConnection::write(const uint8_t* bytes, size_t len) noexcept {
@@ -191,7 +208,7 @@ void TcpConnection::onWritten(size_t len) noexcept {
 
 void TcpConnection::updateReading() noexcept {
   bool want = !closing_ && !draining_ && pendingWrite_ <= owner_->limits_.maxPendingBytes &&
-              inLen_ < inCap_ + (in_ ? 0 : 1);
+              waiting < owner_->limits_.maxInFlight && inLen_ < inCap_ + (in_ ? 0 : 1);
   auto* s = reinterpret_cast<uv_stream_t*>(&tcp_);
   if (want && !reading_) {
     reading_ = uv_read_start(s, onAllocCb, onReadCb) == 0;
@@ -203,6 +220,12 @@ void TcpConnection::updateReading() noexcept {
 
 void TcpConnection::onIdleCb(uv_timer_t* t) noexcept {
   auto* c = static_cast<TcpConnection*>(t->data);
+  if (c->resume_) {  // not a timeout: answers came back, go on with the queries already read
+    c->resume_ = false;
+    uv_timer_start(&c->idle_, onIdleCb, c->owner_->limits_.idleTimeout_ms, 0);
+    c->processFrames();
+    return;
+  }
   query::bump(c->owner_->stats_.tcpIdleClosed);
   c->close();
 }

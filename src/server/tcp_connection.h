@@ -25,6 +25,8 @@ class TcpConnection final : public upstream::ReplySink {
   void close() noexcept;            // close now (unsent answers are dropped)
   void deliverAnswer(const sockaddr* to, std::span<const uint8_t> answer) noexcept override;
 
+  const sockaddr_storage& peer() const noexcept { return peer_; }
+
   TcpConnection* prev = nullptr;
   TcpConnection* next = nullptr;
 
@@ -48,6 +50,8 @@ class TcpConnection final : public upstream::ReplySink {
   bool closing_ = false;
   bool draining_ = false;  // graceful close requested
   bool reading_ = false;
+  bool pausedInFlight_ = false;  // stopped at --tcp-max-in-flight: an upstream answer resumes us
+  bool resume_ = false;          // the idle timer is armed at 0 ms to resume (not an idle timeout)
   std::unique_ptr<uint8_t[]> in_;
   size_t inCap_ = 0, inLen_ = 0;
   size_t pendingWrite_ = 0;  // bytes handed to uv_write and not yet confirmed

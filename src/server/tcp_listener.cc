@@ -1,5 +1,7 @@
 #include "hdnsd/server/tcp_listener.h"
 
+#include <cstring>
+
 #include "hdnsd/dns/wire.h"
 #include "hdnsd/util/log.h"
 #include "tcp_connection.h"
@@ -25,10 +27,28 @@ Result<void, std::string> TcpListener::bind(const SockAddr& addr) {
   if (!tcp_) return Unexpected{"tcp " + addr.text() + ": " + uv_strerror(err)};
   tcp_->data = this;
   unsigned flags = addr.family() == AF_INET6 ? UV_TCP_IPV6ONLY : 0;
+  uv_os_fd_t fd = -1;
+  int one = 1;
+  if (uv_fileno(reinterpret_cast<uv_handle_t*>(tcp_.get()), &fd) == 0)
+    (void)setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
   if ((err = uv_tcp_bind(tcp_.get(), addr.get(), flags)) != 0 ||
       (err = uv_listen(reinterpret_cast<uv_stream_t*>(tcp_.get()), 1024, onConnectionCb)) != 0) {
     tcp_.reset();
     return Unexpected{"tcp " + addr.text() + ": " + uv_strerror(err)};
+  }
+  accepting_ = true;
+  return {};
+}
+
+Result<void, std::string> TcpListener::open(int fd) {
+  int err = 0;
+  tcp_ = uvx::makeHandle<uv_tcp_t>(loop_, &err, uv_tcp_init);
+  if (!tcp_) return Unexpected{"tcp fd " + std::to_string(fd) + ": " + uv_strerror(err)};
+  tcp_->data = this;
+  if ((err = uv_tcp_open(tcp_.get(), fd)) != 0 ||
+      (err = uv_listen(reinterpret_cast<uv_stream_t*>(tcp_.get()), 1024, onConnectionCb)) != 0) {
+    tcp_.reset();
+    return Unexpected{"tcp fd " + std::to_string(fd) + ": " + uv_strerror(err)};
   }
   accepting_ = true;
   return {};
@@ -75,6 +95,24 @@ void TcpListener::link(TcpConnection* c) noexcept {
   head_ = c;
   ++count_;
   stats_.tcpConnectionsOpen.fetch_add(1, std::memory_order_relaxed);
+}
+
+// Walks the connections (at most --max-tcp-connections): only on accept, never per query.
+size_t TcpListener::connectionsFrom(const sockaddr_storage& peer) const noexcept {
+  auto same = [&peer](const sockaddr_storage& o) {
+    if (o.ss_family != peer.ss_family) return false;
+    if (peer.ss_family == AF_INET)
+      return reinterpret_cast<const sockaddr_in&>(o).sin_addr.s_addr ==
+             reinterpret_cast<const sockaddr_in&>(peer).sin_addr.s_addr;
+    if (peer.ss_family == AF_INET6)
+      return std::memcmp(&reinterpret_cast<const sockaddr_in6&>(o).sin6_addr,
+                         &reinterpret_cast<const sockaddr_in6&>(peer).sin6_addr, sizeof(in6_addr)) == 0;
+    return false;
+  };
+  size_t n = 0;
+  for (const TcpConnection* c = head_; c; c = c->next)
+    if (same(c->peer())) ++n;
+  return n;
 }
 
 void TcpListener::unlink(TcpConnection* c) noexcept {

@@ -1,5 +1,8 @@
 #include "hdnsd/server/udp_listener.h"
 
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+
 #include <cstring>
 #include <new>
 
@@ -35,12 +38,60 @@ Result<void, std::string> UdpListener::bind(const SockAddr& addr) {
   if (!udp_) return Unexpected{"udp " + addr.text() + ": " + uv_strerror(err)};
   udp_->data = this;
   unsigned bindFlags = addr.family() == AF_INET6 ? UV_UDP_IPV6ONLY : 0;
+  // SO_REUSEPORT: a second hdnsd (the same user) can bind beside this one during a restart.
+  // libuv 1.44 has no flag for it; the socket exists since uv_udp_init_ex with a family.
+  uv_os_fd_t fd = -1;
+  int one = 1;
+  if (uv_fileno(reinterpret_cast<uv_handle_t*>(udp_.get()), &fd) == 0)
+    (void)setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
   if ((err = uv_udp_bind(udp_.get(), addr.get(), bindFlags)) != 0 ||
       (err = uv_udp_recv_start(udp_.get(), onAllocCb, onRecvCb)) != 0) {
     udp_.reset();
     return Unexpected{"udp " + addr.text() + ": " + uv_strerror(err)};
   }
   return {};
+}
+
+Result<void, std::string> UdpListener::open(int fd) {
+  int err = 0;
+  udp_ = uvx::makeHandle<uv_udp_t>(loop_, &err, uv_udp_init_ex, unsigned(AF_UNSPEC) | UV_UDP_RECVMMSG);
+  if (!udp_) return Unexpected{"udp fd " + std::to_string(fd) + ": " + uv_strerror(err)};
+  udp_->data = this;
+  if ((err = uv_udp_open(udp_.get(), fd)) != 0 || (err = uv_udp_recv_start(udp_.get(), onAllocCb, onRecvCb)) != 0) {
+    udp_.reset();
+    return Unexpected{"udp fd " + std::to_string(fd) + ": " + uv_strerror(err)};
+  }
+  return {};
+}
+
+bool UdpListener::stopReceivingNew() noexcept {
+  uv_os_fd_t fd = -1;
+  if (!udp_ || uv_fileno(reinterpret_cast<uv_handle_t*>(udp_.get()), &fd) != 0) return false;
+  SockAddr self;
+  socklen_t len = sizeof self.ss;
+  if (getsockname(fd, reinterpret_cast<sockaddr*>(&self.ss), &len) != 0) return false;
+  // Port 9 (discard) of our own address: nobody sends from there. Connecting keeps the bound
+  // address when it is a specific one; a wildcard one would be narrowed, so leave it alone.
+  if (self.family() == AF_INET) {
+    auto* a = reinterpret_cast<sockaddr_in*>(&self.ss);
+    if (a->sin_addr.s_addr == htonl(INADDR_ANY)) return false;
+    a->sin_port = htons(9);
+  } else if (self.family() == AF_INET6) {
+    auto* a = reinterpret_cast<sockaddr_in6*>(&self.ss);
+    if (IN6_IS_ADDR_UNSPECIFIED(&a->sin6_addr)) return false;
+    a->sin6_port = htons(9);
+  } else {
+    return false;
+  }
+  return ::connect(fd, self.get(), len) == 0;
+}
+
+size_t UdpListener::queuedBytes() const noexcept {
+  uv_os_fd_t fd = -1;
+  int n = 0;
+  if (!udp_ || uv_fileno(reinterpret_cast<const uv_handle_t*>(udp_.get()), &fd) != 0) return 0;
+  if (ioctl(fd, FIONREAD, &n) != 0 || n < 0) return 0;
+  return size_t(n);
 }
 
 void UdpListener::close() noexcept {

@@ -5,7 +5,9 @@
 #include <new>
 #include <random>
 
+#include "hdnsd/autopath/cname.h"
 #include "hdnsd/dns/wire.h"
+#include "hdnsd/ops/query_tap.h"
 #include "hdnsd/util/log.h"
 
 namespace hdnsd::upstream {
@@ -57,7 +59,10 @@ struct Forwarder::Waiter {
   ReplySink* sink = nullptr;  // nullptr: cancelled
   sockaddr_storage addr{};
   query::Transport transport = query::Transport::kUdp;
+  uint64_t received_ns = 0;  // for the latency histogram (ops::QueryTap)
   int32_t next = -1;
+  bool autopath = false;     // resolveAutopath: cq is Q, the pending query is X
+  uint32_t cnameTtl_s = 0;   // autopath: cap of the CNAME's TTL (the view's TTL)
 };
 
 struct Forwarder::Pending {
@@ -121,6 +126,7 @@ Result<void, std::string> Forwarder::configure(const UpstreamPlan& plan, const F
   inFlight_ = 0;
   scratch_.reset(new uint8_t[dns::kMaxMessage]);
   out_.reset(new uint8_t[dns::kMaxMessage + 64]);
+  apBuf_.reset(new uint8_t[2 * (dns::kMaxMessage + 64)]);
   int err = 0;
   rebuildTimer_ = uvx::makeHandle<uv_timer_t>(loop_, &err, uv_timer_init);
   if (!rebuildTimer_) return Unexpected{std::string("uv_timer_init: ") + uv_strerror(err)};
@@ -164,7 +170,7 @@ uint16_t Forwarder::randomId() noexcept {
 }
 
 size_t Forwarder::resolve(std::span<const uint8_t> pkt, const dns::Query& q, std::span<uint8_t> out, size_t limit,
-                          const Client* client, query::Outcome* outcome) noexcept {
+                          const Client* client, query::Outcome* outcome, bool* fromCache) noexcept {
   ClientQuestion cq;
   auto answerNow = [&](uint8_t rcode) {
     captureClient(pkt, q, limit, &cq);
@@ -190,6 +196,7 @@ size_t Forwarder::resolve(std::span<const uint8_t> pkt, const dns::Query& q, std
         }
       }
       *outcome = outcomeOfRcode(r.rcode);
+      if (fromCache) *fromCache = true;
       return r.size;
     }
   }
@@ -219,6 +226,72 @@ size_t Forwarder::resolve(std::span<const uint8_t> pkt, const dns::Query& q, std
   // The callback may run inside send (no server, no memory): p must not be touched after it.
   sets_[set]->channel.send(qbuf, n, onAnswerCb, p);
   *outcome = query::Outcome::kDropped;
+  return 0;
+}
+
+size_t Forwarder::resolveAutopath(std::span<const uint8_t> pkt, const dns::Query& q, std::span<const uint8_t> xpkt,
+                                  const dns::Query& xq, std::span<uint8_t> out, size_t limit, const Client* client,
+                                  uint32_t cnameTtlCap_s, query::Outcome* outcome) noexcept {
+  const size_t set = plan_.route(xq.qname.wire());
+  if (set == UpstreamPlan::kNone || sets_.empty() || closing_ || !apBuf_) return kAnswerOriginal;
+  if (xq.qtype == dns::kTypeAAAA && opts_.aaaa == config::Config::Aaaa::kNoData) return kAnswerOriginal;
+  const cache::Key key = cache_ ? cache_->makeKey(xq) : cache::Key::of(xq, keySeed_);
+  if (cache_) {
+    // X's answer into the first half of apBuf_ (no client limit: the CNAME makes it larger
+    // anyway; finishForClient truncates for this client), the client's into the second half.
+    std::span<uint8_t> xout(apBuf_.get(), dns::kMaxMessage + 64);
+    std::span<uint8_t> mine(apBuf_.get() + dns::kMaxMessage + 64, dns::kMaxMessage + 64);
+    auto r = cache_->lookup(key, xpkt, xq, now_ms(), xout, dns::kMaxMessage);
+    if (r.status != cache::Status::kMiss) {
+      if (r.rcode != 0 || r.truncated) return kAnswerOriginal;
+      if (spreader_) policy::rotateCachedAnswer(xout.first(r.size), r, *spreader_, key.hash);
+      ClientQuestion cq;
+      captureClient(pkt, q, limit, &cq);
+      uint8_t question[dns::kMaxNameWire + 4];
+      std::memcpy(question, cq.name, cq.nameLen);
+      dns::putU16(question + cq.nameLen, q.qtype);
+      dns::putU16(question + cq.nameLen + 2, q.qclass);
+      size_t n = cq.nameLen > 0 ? autopath::prependCname(xout.first(r.size), {question, size_t(cq.nameLen) + 4},
+                                                         cnameTtlCap_s, mine.first(dns::kMaxMessage))
+                                : 0;
+      if (n > 0) n = finishForClient(mine, n, cq, opts_.ednsUdpSize);
+      if (n == 0 || n > out.size()) return kAnswerOriginal;
+      std::memcpy(out.data(), mine.data(), n);
+      *outcome = outcomeOfRcode(rcodeOf(out.first(n)));
+      return n;
+    }
+  }
+  if (!client || !client->sink) return kAnswerOriginal;
+  Pending* p = findPending(key);
+  const bool inFlight = p != nullptr;
+  if (p) {
+    if (p->waiterCount >= opts_.maxWaitersPerQuery || !addWaiter(p, pkt, q, limit, *client)) {
+      countError(set, ErrorKind::kWaitersFull);
+      return kAnswerOriginal;
+    }
+    ++coalesced_;
+  } else {
+    p = startPending(key, xq, set, false);
+    if (!p) {
+      countError(set, ErrorKind::kOverloaded);
+      return kAnswerOriginal;
+    }
+    if (!addWaiter(p, pkt, q, limit, *client)) {
+      finish(p);
+      countError(set, ErrorKind::kWaitersFull);
+      return kAnswerOriginal;
+    }
+  }
+  Waiter& w = waiters_[p->firstWaiter];  // addWaiter puts the new waiter first
+  w.autopath = true;
+  w.cnameTtl_s = cnameTtlCap_s;
+  *outcome = query::Outcome::kDropped;
+  if (inFlight) return 0;  // coalesced onto a query already in flight (X asked plainly, or prefetched)
+  uint8_t qbuf[dns::kHeaderSize + dns::kMaxNameWire + 4 + 11];
+  size_t n = buildUpstreamQuery(xq, p->upstreamId, qbuf);
+  ++inFlight_;
+  // The callback may run inside send: p and w must not be touched after it.
+  sets_[set]->channel.send(qbuf, n, onAnswerCb, p);
   return 0;
 }
 
@@ -257,6 +330,8 @@ bool Forwarder::addWaiter(Pending* p, std::span<const uint8_t> pkt, const dns::Q
   captureClient(pkt, q, limit, &w.cq);
   w.sink = c.sink;
   w.transport = c.transport;
+  w.received_ns = c.received_ns;
+  w.autopath = false;
   if (c.addr) {
     size_t len = c.addr->sa_family == AF_INET6 ? sizeof(sockaddr_in6) : sizeof(sockaddr_in);
     std::memcpy(&w.addr, c.addr, len);
@@ -361,6 +436,10 @@ void Forwarder::deliverFresh(Pending* p, std::span<const uint8_t> normalized) no
   for (int32_t wi = p->firstWaiter; wi >= 0; wi = waiters_[wi].next) {
     Waiter& w = waiters_[wi];
     if (!w.sink) continue;
+    if (w.autopath) {
+      deliver(w, p->key.qtype, out.first(autopathAnswer(w, p->key.qtype, p->key.qclass, normalized, out)));
+      continue;
+    }
     std::memcpy(out.data(), normalized.data(), normalized.size());
     size_t n = finishForClient(out, normalized.size(), w.cq, opts_.ednsUdpSize);
     if (n == 0) n = writeServfail(out, w.cq, p->key.qtype, p->key.qclass, opts_.ednsUdpSize);
@@ -373,6 +452,10 @@ void Forwarder::deliverFailure(Pending* p) noexcept {
   for (int32_t wi = p->firstWaiter; wi >= 0; wi = waiters_[wi].next) {
     Waiter& w = waiters_[wi];
     if (!w.sink) continue;
+    if (w.autopath) {  // Q's own answer (its NXDOMAIN): the client walks on, then asks X itself
+      deliver(w, p->key.qtype, out.first(autopathAnswer(w, p->key.qtype, p->key.qclass, {}, out)));
+      continue;
+    }
     size_t n = 0;
     if (cache_) {
       // Serve-stale (RFC 8767): the cache writes this client's answer from the expired entry.
@@ -389,12 +472,50 @@ void Forwarder::deliverFailure(Pending* p) noexcept {
   }
 }
 
+// Both halves of the answer of an autopath waiter (cq: the client's Q; the upstream query was X):
+// NOERROR → Q CNAME X + X's records, shaped for the client; else, or if that cannot be written,
+// Q's own answer from the Responder (the view's NXDOMAIN). Counted in hdnsd_autopath_hits_total.
+size_t Forwarder::autopathAnswer(const Waiter& w, uint16_t qtype, uint16_t qclass, std::span<const uint8_t> normalized,
+                                 std::span<uint8_t> out) noexcept {
+  if (normalized.size() >= dns::kHeaderSize && rcodeOf(normalized) == 0 && w.cq.nameLen > 0) {
+    uint8_t question[dns::kMaxNameWire + 4];
+    std::memcpy(question, w.cq.name, w.cq.nameLen);
+    dns::putU16(question + w.cq.nameLen, qtype);
+    dns::putU16(question + w.cq.nameLen + 2, qclass);
+    // out holds 64 KiB + 64: room for the client's OPT after the largest message.
+    size_t n = autopath::prependCname(normalized, {question, size_t(w.cq.nameLen) + 4}, w.cnameTtl_s,
+                                      out.first(dns::kMaxMessage));
+    if (n > 0) n = finishForClient(out, n, w.cq, opts_.ednsUdpSize);
+    if (n > 0) {
+      if (autopathStats_) autopathStats_->count(autopath::Result::kUpstream);
+      return n;
+    }
+  }
+  if (autopathStats_) autopathStats_->count(autopath::Result::kNxDomain);
+  uint8_t qbuf[dns::kHeaderSize + dns::kMaxNameWire + 4 + 11];
+  const size_t qn = rebuildQuery(w.cq, qtype, qclass, qbuf);
+  size_t n = qn > 0 && originalAnswer_ ? originalAnswer_(originalCtx_, {qbuf, qn}, out, w.cq.limit) : 0;
+  return n > 0 ? n : writeServfail(out, w.cq, qtype, qclass, opts_.ednsUdpSize);
+}
+
 void Forwarder::deliver(Waiter& w, uint16_t qtype, std::span<const uint8_t> bytes) noexcept {
   ReplySink* sink = w.sink;
   // Detach first: delivering may close a TCP connection, whose cancel() must not count it twice.
   w.sink = nullptr;
   --sink->waiting;
-  query::bump(stats_.queries[size_t(w.transport)][size_t(query::typeBucket(qtype))][size_t(outcomeOfRcode(rcodeOf(bytes)))]);
+  const query::Outcome o = outcomeOfRcode(rcodeOf(bytes));
+  query::bump(stats_.queries[size_t(w.transport)][size_t(query::typeBucket(qtype))][size_t(o)]);
+  if (stats_.tap) {
+    ops::QueryEvent e;
+    e.client = w.addr.ss_family == AF_UNSPEC ? nullptr : reinterpret_cast<const sockaddr*>(&w.addr);
+    e.transport = uint8_t(w.transport);
+    e.qnameWire = {reinterpret_cast<const char*>(w.cq.name), w.cq.nameLen};
+    e.qtype = qtype;
+    e.outcome = uint8_t(o);
+    e.source = ops::Source::kUpstream;
+    e.received_ns = w.received_ns;
+    stats_.tap->onQuery(e);
+  }
   sink->deliverAnswer(w.addr.ss_family == AF_UNSPEC ? nullptr : reinterpret_cast<const sockaddr*>(&w.addr), bytes);
 }
 

@@ -3,10 +3,11 @@
 
 What it serves, over HTTPS (HTTP/1.1, keep-alive) with a CA made at start:
   - discovery: /api, /api/v1, /apis, /apis/discovery.k8s.io[/v1], /version
-  - v1 services, v1 endpoints, discovery.k8s.io/v1 endpointslices: cluster-wide and
+  - v1 services, v1 endpoints, v1 pods, discovery.k8s.io/v1 endpointslices: cluster-wide and
     /namespaces/NS/ paths, GET of one object, list (limit/continue) and watch (?watch=true and the
     legacy /watch/ paths), labelSelector (=, ==, !=, in, notin, key, !key) and fieldSelector
-    (metadata.name, metadata.namespace; services also spec.clusterIP, spec.type).
+    (metadata.name, metadata.namespace; services also spec.clusterIP, spec.type; pods also
+    spec.nodeName, status.podIP, status.phase).
   - resourceVersion like etcd: one global counter; a list carries the collection RV and is a
     consistent snapshot at it (continue pages too); a watch from RV sends every later event; a watch
     from an RV older than the retained history gets 410 Expired ("too old resource version"), as an
@@ -55,6 +56,7 @@ RESOURCES = {
     "services": ("", "v1", "Service", "ServiceList", ["svc"]),
     "endpoints": ("", "v1", "Endpoints", "EndpointsList", ["ep"]),
     "endpointslices": ("discovery.k8s.io", "v1", "EndpointSlice", "EndpointSliceList", []),
+    "pods": ("", "v1", "Pod", "PodList", ["po"]),  # hdnsd --autopath: the pods of one node
 }
 KIND_TO_RESOURCE = {v[2]: k for k, v in RESOURCES.items()}
 DISCOVERY_GROUP = "discovery.k8s.io"
@@ -163,11 +165,15 @@ FIELDS = {
     "metadata.namespace": lambda o: o["metadata"].get("namespace", ""),
     "spec.clusterIP": lambda o: o.get("spec", {}).get("clusterIP", ""),
     "spec.type": lambda o: o.get("spec", {}).get("type", ""),
+    "spec.nodeName": lambda o: o.get("spec", {}).get("nodeName", ""),
+    "status.podIP": lambda o: o.get("status", {}).get("podIP", ""),
+    "status.phase": lambda o: o.get("status", {}).get("phase", ""),
 }
 FIELDS_BY_RESOURCE = {
     "services": ("metadata.name", "metadata.namespace", "spec.clusterIP", "spec.type"),
     "endpoints": ("metadata.name", "metadata.namespace"),
     "endpointslices": ("metadata.name", "metadata.namespace"),
+    "pods": ("metadata.name", "metadata.namespace", "spec.nodeName", "status.podIP", "status.phase"),
 }
 
 
@@ -849,7 +855,7 @@ class FakeApiServer:
                 {"clientCIDR": "0.0.0.0/0", "serverAddress": f"{self.host}:{self.port}"}]}
         if path == "/api/v1":
             return {"kind": "APIResourceList", "groupVersion": "v1",
-                    "resources": [res("services"), res("endpoints")]}
+                    "resources": [res("services"), res("endpoints"), res("pods")]}
         group = {"name": DISCOVERY_GROUP, "versions": [gv], "preferredVersion": gv}
         if path == "/apis":
             return {"kind": "APIGroupList", "apiVersion": "v1",

@@ -1,5 +1,5 @@
 """Builders for the Kubernetes objects the fake API server serves (shapes as the apiserver returns
-them: Service v1, Endpoints v1, EndpointSlice discovery.k8s.io/v1), and a generator of big clusters
+them: Service v1, Endpoints v1, Pod v1, EndpointSlice discovery.k8s.io/v1), and a generator of big clusters
 for the benchmarks."""
 
 HEADLESS_LABEL = "service.kubernetes.io/headless"
@@ -66,6 +66,22 @@ def endpoints(ns, svc, addresses, ports=(("http", 8080, "TCP"),), headless=True,
     return {"kind": "Endpoints", "apiVersion": "v1",
             "metadata": {"name": svc, "namespace": ns, "labels": lab},
             "subsets": [subset] if ready or not_ready else []}
+
+
+def pod(ns, name, node, ips=(), host_network=False, phase="Running"):
+    """A v1 Pod as the apiserver returns it, trimmed to what hdnsd --autopath reads: spec.nodeName,
+    spec.hostNetwork, status.phase, status.podIP and status.podIPs (first IP in both)."""
+    spec = {"nodeName": node, "containers": [{"name": "main", "image": "registry.k8s.io/pause:3.9"}],
+            "dnsPolicy": "ClusterFirst"}
+    if host_network:
+        spec["hostNetwork"] = True
+    st = {"phase": phase}
+    if ips:
+        st["podIP"] = ips[0]
+        st["podIPs"] = [{"ip": i} for i in ips]
+    return {"kind": "Pod", "apiVersion": "v1",
+            "metadata": {"name": name, "namespace": ns, "labels": {"app": name}},
+            "spec": spec, "status": st}
 
 
 def big_cluster(n_services=10000, endpoints_per_service=10, namespaces=50):

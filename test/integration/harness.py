@@ -306,6 +306,11 @@ class Daemon:
         # daemon reads no resolv.conf (tests that forward pass --upstream at a local server).
         if not any(a == "--resolv-conf" or a.startswith("--resolv-conf=") for a in args):
             args += ["--resolv-conf", "none"]
+        # Started as root, hdnsd drops to --user (default nobody) after binding; pytest's
+        # tmp_path (/tmp/pytest-of-root, mode 0700) would then be unreadable. Tests stay root
+        # unless they test the drop (test_ops_privileges.py passes --user itself).
+        if os.geteuid() == 0 and not any(a == "--user" or a.startswith("--user=") for a in args):
+            args += ["--user", "root"]
         self.args = [str(hdnsd_bin()), *args]
         self.port, self.metrics_port = port, metrics_port
         self.log_path = Path(workdir) / f"{name}.log"

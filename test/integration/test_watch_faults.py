@@ -177,7 +177,8 @@ def test_429_retry_after_is_honoured(api, hdnsd):
     wait_answer(dig, d, fqdn("web"), WEB, timeout=0)
 
 
-@pytest.mark.parametrize("fault", ["garbage", "overlong"])
+# An overlong line is skipped without a restart (issue 8): test_api_faults.py checks that.
+@pytest.mark.parametrize("fault", ["garbage"])
 def test_bad_line_restarts_the_watch_from_the_last_good_rv(api, hdnsd, fault):
     d = synced(hdnsd, api)
     api.add(k.endpoint_slice(NS, "web", ["10.244.1.1"]))

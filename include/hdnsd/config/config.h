@@ -35,16 +35,28 @@ struct Config {
   uint32_t ttl_s = 5;                      // --ttl: TTL of cluster answers
   std::optional<SockAddr> metrics;         // --metrics: /health /ready /metrics
   log::Level logLevel = log::Level::kInfo;
+  // Operations (issue 6).
+  log::Format logFormat = log::Format::kText;  // --log-format text|json
+  bool queryLog = false;                   // --query-log: one line per (sampled) query
+  uint32_t queryLogSample = 1;             // --query-log-sample N: 1 in N
+  double lameduck_s = 0;                   // --lameduck: keep answering this long after SIGTERM
+  std::string user;                        // --user: drop to it after binding (root only; default nobody)
   uint32_t tcpIdleTimeout_ms = 10'000;     // --tcp-idle-timeout (seconds, fractions allowed)
   uint32_t maxTcpConnections = 1024;       // --max-tcp-connections
   uint32_t tcpMaxPendingBytes = 256 * 1024;  // --tcp-max-pending-bytes: unsent answers per connection
   uint16_t ednsUdpSize = 1232;             // --edns-udp-size: our advertised and maximum UDP size
+  // Hardening (issue 8).
+  std::vector<std::string> allow;          // --allow CIDR, repeatable; empty: query::defaultAllowList()
+  uint32_t maxUdpAmplification = 10;       // --max-udp-amplification N (0: off)
+  uint32_t tcpMaxInFlight = 128;           // --tcp-max-in-flight: queries per connection being resolved
+  uint32_t maxTcpConnectionsPerClient = 256;  // --max-tcp-connections-per-client
   // Load spreading (issue 5).
   std::string policy = "round-robin";      // --policy none|round-robin|random|weighted|topology|consistent
   uint32_t maxAnswers = 0;                 // --max-answers N: records per answer (0: all)
   std::string nodeName;                    // --node-name (default: env NODE_NAME)
   std::string nodeZone;                    // --zone (default: env NODE_ZONE, else learned from the view)
   bool terminatingFallback = false;        // --terminating-fallback
+  bool autopath = false;                   // --autopath: answer pods' search walks in one round trip
   // Forwarding (issue 4). No --upstream: the nameservers of --resolv-conf (never our own --listen).
   std::vector<SockAddr> upstreams;         // --upstream, repeatable
   bool upstreamTcp = false;                // --upstream-tcp: talk to the default upstreams over TCP only
@@ -60,9 +72,13 @@ struct Config {
   enum class Aaaa : uint8_t { kAuto, kForward, kNoData };
   Aaaa aaaa = Aaaa::kAuto;                 // --aaaa auto|forward|nodata
   cache::Config cache;                     // --cache-size, --max-stale, ... (ednsUdpSize set by the daemon)
+  // The NodeLocal DNSCache-style link-local address (issue 6, ops/setup_interface.h).
+  bool setupInterface = false;             // --setup-interface: hold the non-loopback --listen addresses
+  std::string interfaceName = "nodelocaldns";  // --interface-name
+  bool notrack = true;                     // --notrack true|false: iptables NOTRACK rules with the interface
 };
 
-enum class Action { kRun, kHelp, kVersion };
+enum class Action { kRun, kHelp, kVersion, kCheckConfig };
 
 struct CommandLine {
   Action action = Action::kRun;

@@ -30,6 +30,8 @@ class Readiness {
   // for markLoaded.
   size_t addSource(std::string what, std::function<std::string()> problem = {});
   void markLoaded(size_t id);
+  // Lame duck (SIGTERM with --lameduck): not ready from now on, saying `why`, whatever loaded.
+  void setStopping(std::string why) { stopping_ = std::move(why); }
 
   bool ready() const noexcept;
   // "" when ready; else "<first missing> not loaded yet" (or "not loaded: <problem>"), plus
@@ -43,6 +45,7 @@ class Readiness {
     bool loaded = false;
   };
   std::vector<Source> sources_;
+  std::string stopping_;
 };
 
 // Both must outlive the Server that uses the handler.

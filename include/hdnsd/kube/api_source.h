@@ -44,6 +44,7 @@
 #include <unordered_set>
 #include <vector>
 
+#include "hdnsd/autopath/autopath.h"
 #include "hdnsd/cluster/snapshot.h"
 #include "hdnsd/kube/api_config.h"
 #include "hdnsd/kube/api_url.h"
@@ -74,11 +75,18 @@ struct ApiSourceOptions {
   BackoffPolicy backoff;
   cluster::ViewOptions view;
   std::string userAgent = "hdnsd";
+  // --autopath: also list+watch v1 pods with fieldSelector=spec.nodeName=<this>, per namespace
+  // collection like the rest (so their sync gates readiness too), into a PodIndex. "": no pods.
+  std::string autopathNode;
 };
 
 class ApiSource {
  public:
   using OnSnapshot = std::function<void(std::shared_ptr<const cluster::Snapshot>)>;
+  // A new client IP → namespace map of this node's pods (autopathNode set): after the pods'
+  // initial list and after every pod event once synced (host-network and finished pods left out).
+  using OnPods = std::function<void(std::shared_ptr<const autopath::PodIndex>)>;
+  void setOnPods(OnPods f) { onPods_ = std::move(f); }
 
   ApiSource(uv_loop_t* loop, ApiSourceOptions opts, metrics::Registry& registry, OnSnapshot onSnapshot);
   ~ApiSource();
@@ -111,6 +119,8 @@ class ApiSource {
   void apply(Watch& w, ApiObject&& obj, bool deleted, double arrival_s);
   void applyNow(Watch& w, ApiObject& obj, bool deleted, double arrival_s);
   void removeStale(Watch& w);  // after a (re)list: what the new list no longer has
+  void applyPod(Watch& w, const ApiObject& obj, bool deleted);  // --autopath; never frozen
+  void publishPods();
   void markDirty(const std::string& serviceKey, double trigger_s, double arrival_s);
   void schedulePublish() noexcept;
   void publish() noexcept;
@@ -135,6 +145,8 @@ class ApiSource {
   };
   std::map<std::string, Dirty> dirty_;
   std::shared_ptr<const cluster::Snapshot> current_;
+  std::map<std::string, PodInfo> pods_;  // --autopath: "ns/name" → this node's pod
+  OnPods onPods_;
   bool allSynced_ = false, building_ = false, rebuildAll_ = false, closed_ = false;
   std::vector<std::function<void()>> frozenOps_;  // model updates held during a full build
   std::shared_ptr<std::map<std::string, Dirty>> coveredByBuild_;  // the changes a build publishes

@@ -10,9 +10,10 @@
 
 namespace hdnsd::kube {
 
-enum class Resource : uint8_t { kEndpointSlices, kServices, kEndpoints };
+// kPods: only with --autopath, only this node's (fieldSelector=spec.nodeName=NODE).
+enum class Resource : uint8_t { kEndpointSlices, kServices, kEndpoints, kPods };
 
-// "endpointslices", "services", "endpoints" (metric labels, log lines).
+// "endpointslices", "services", "endpoints", "pods" (metric labels, log lines).
 const char* resourceName(Resource r) noexcept;
 // The RBAC wording for a 401/403 line: `list and watch "endpointslices" in API group "discovery.k8s.io"`.
 std::string rbacHint(Resource r);

@@ -22,6 +22,14 @@ inline constexpr const char* kInitialEventsEndAnnotation = "k8s.io/initial-event
 // start of the DNS programming latency SLI).
 inline constexpr const char* kTriggerTimeAnnotation = "endpoints.kubernetes.io/last-change-trigger-time";
 
+// A pod of this node (--autopath): what maps a client IP to its namespace.
+struct PodInfo {
+  std::string ns;
+  std::vector<std::string> ips;  // status.podIPs[].ip, else status.podIP
+  bool hostNetwork = false;      // spec.hostNetwork: its IP is the node's, shared by many pods
+  bool terminal = false;         // status.phase Succeeded/Failed: its IP may already be reused
+};
+
 // One API object of the watched resource, decoded.
 struct ApiObject {
   std::string key;              // "ns/name" of the object itself
@@ -30,6 +38,7 @@ struct ApiObject {
   std::optional<cluster::Service> service;         // Resource::kServices
   std::optional<cluster::EndpointSlice> slice;     // kEndpointSlices; nullopt: no service label
   std::vector<cluster::EndpointSlice> endpoints;   // kEndpoints, converted (decodeEndpointsObject)
+  std::optional<PodInfo> pod;                      // kPods
 };
 
 enum class EventType : uint8_t { kAdded, kModified, kDeleted, kBookmark, kError };
@@ -42,6 +51,11 @@ struct WatchEvent {
   // ERROR: the Status object (code 410 reason "Expired"/"Gone" means: relist).
   int errorCode = 0;
   std::string errorReason, errorMessage;
+  // ADDED/MODIFIED/DELETED whose object does not decode (a wrong type, a bad IP): the line is a
+  // valid event, so the stream is fine and only this object is skipped (object.key and
+  // resourceVersion are filled when its metadata has them). Restarting the watch instead would
+  // meet the same object again at every restart and never get past it.
+  std::string skipped;
 };
 
 Result<WatchEvent, std::string> decodeWatchEvent(std::string_view line, Resource r);
@@ -50,10 +64,12 @@ struct ListPage {
   std::string resourceVersion;  // of the list (where the watch starts)
   std::string continueToken;    // "" on the last page
   std::vector<ApiObject> items;
+  std::vector<ApiObject> skippedItems;  // items that do not decode: key + resourceVersion only
+  std::vector<std::string> skipped;     // one line per skipped item, for the log
 };
 Result<ListPage, std::string> decodeListPage(std::string_view body, Resource r);
 
-// Applies one object of resource `r` (an event, a list item; `deleted` for DELETED and for
+// Applies one object of resource `r` (kPods: nothing, the ApiSource keeps pods apart) (an event, a list item; `deleted` for DELETED and for
 // objects a relist no longer has) to the model, and returns the keys ("ns/name") of the
 // services whose answers may have changed: a Service its own; a slice the service it belongs
 // to, before and after (the label can change); v1 Endpoints the same-named service. Empty:

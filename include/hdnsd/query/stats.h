@@ -8,6 +8,10 @@
 
 #include "hdnsd/dns/query.h"
 
+namespace hdnsd::ops {
+class QueryTap;
+}
+
 namespace hdnsd::query {
 
 enum class Transport : uint8_t { kUdp = 0, kTcp = 1, kCount };
@@ -32,7 +36,12 @@ struct QueryStats {
   Counter truncated[size_t(Transport::kCount)]{};       // answered with TC=1
   Counter udpSendDropped{};                             // socket buffer full, backlog full
   Counter tcpConnectionsAccepted{}, tcpConnectionsRefused{}, tcpIdleClosed{}, tcpBadFrames{};
+  Counter aclRefused{};             // queries from clients outside --allow (REFUSED or dropped)
+  Counter udpAmplificationCapped{};  // UDP answers truncated by --max-udp-amplification
+  Counter tcpPerClientRefused{};    // TCP connections over --max-tcp-connections-per-client
   std::atomic<int64_t> tcpConnectionsOpen{0};
+  // Latency histograms and the query log (ops/query_tap.h); nullptr: queries are not timed.
+  ops::QueryTap* tap = nullptr;
 };
 
 }  // namespace hdnsd::query

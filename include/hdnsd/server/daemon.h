@@ -19,6 +19,10 @@
 #include "hdnsd/kube/api_source.h"
 #include "hdnsd/kube/endpoints_file.h"
 #include "hdnsd/metrics/registry.h"
+#include "hdnsd/ops/file_watch.h"
+#include "hdnsd/ops/query_observer.h"
+#include "hdnsd/ops/systemd.h"
+#include "hdnsd/ops/setup_interface.h"
 #include "hdnsd/query/responder.h"
 #include "hdnsd/server/tcp_listener.h"
 #include "hdnsd/server/udp_listener.h"
@@ -36,6 +40,10 @@ class Daemon {
   void installSignalHandlers();
   void reload();
   void shutdown();
+  // SIGTERM/SIGINT: with --lameduck S, /ready fails and queries keep being answered for S
+  // seconds; then the UDP sockets stop taking new queries, drain what is queued, and
+  // shutdown() runs. Without it (or on a second signal): shutdown() now. (daemon_ops.cc)
+  void stop();
 
   bool ready() const noexcept { return readiness_.ready(); }
   const config::Config& config() const noexcept { return cfg_; }
@@ -53,6 +61,13 @@ class Daemon {
   Result<void, std::string> startForwarding();
   cluster::ViewOptions viewOptions() const;
   server::TcpLimits tcpLimits() const;
+  // Operations (issue 6; src/server/daemon_ops.cc).
+  Result<void, std::string> startListeners();  // --listen, or systemd's sockets
+  Result<void, std::string> startOps();        // after binding: drop root, watch --config
+  void applyOpsConfig();                       // log format, query log
+  void afterLoad();                            // a view was published: READY=1 once ready
+  void finishLameduck();
+  std::string statusLine() const;
 
   uv_loop_t* loop_;
   std::vector<std::string> args_;
@@ -60,6 +75,10 @@ class Daemon {
   query::QueryStats stats_;
   query::Responder responder_;
   metrics::Registry registry_;
+  ops::QueryObserver observer_;  // stats_.tap: latency histograms, query log
+  ops::Notifier notifier_;       // systemd NOTIFY_SOCKET (does nothing when unset)
+  bool notifiedReady_ = false;
+  bool lameducking_ = false;
   http::Readiness readiness_;
   size_t endpointsSource_ = SIZE_MAX;
   // Forwarding: declared before the listeners so it outlives them (their close() cancels
@@ -72,8 +91,12 @@ class Daemon {
   std::unique_ptr<kube::ApiSource> api_;  // the Kubernetes API source (alternative to endpoints_)
   size_t apiSource_ = SIZE_MAX;           // its readiness id
   std::unique_ptr<http::Server> http_;
+  std::unique_ptr<ops::InterfaceSetup> interface_;  // --setup-interface: set up in start(), undone in shutdown()
   std::vector<uvx::UvPtr<uv_signal_t>> signals_;
   uvx::UvPtr<uv_timer_t> shutdownGuard_;
+  std::unique_ptr<ops::FileWatch> configWatch_;  // --config: a change reloads like SIGHUP
+  uvx::UvPtr<uv_timer_t> lameduckTimer_;
+  uint64_t lameduckDrainUntil_ms_ = 0;
   bool stopping_ = false;
 };
 

@@ -23,6 +23,8 @@ struct TcpLimits {
   uint32_t idleTimeout_ms = 10'000;
   uint32_t maxConnections = 1024;   // across all TCP listeners (counted in QueryStats)
   uint32_t maxPendingBytes = 256 * 1024;
+  uint32_t maxInFlight = 128;            // queries of one connection waiting on upstream answers
+  uint32_t maxPerClient = 256;           // connections from one client address (per listener)
 };
 
 class TcpConnection;
@@ -34,7 +36,9 @@ class TcpListener {
   TcpListener(const TcpListener&) = delete;
   TcpListener& operator=(const TcpListener&) = delete;
 
-  Result<void, std::string> bind(const SockAddr& addr);
+  Result<void, std::string> bind(const SockAddr& addr);  // with SO_REUSEPORT, like UdpListener
+  // Serves an already-bound (listening or not) TCP socket: systemd socket activation.
+  Result<void, std::string> open(int fd);
   void setLimits(TcpLimits l) noexcept { limits_ = l; }
   // Graceful stop: no new connections; open ones stop reading, flush their answers, close.
   void stopAccepting() noexcept;
@@ -47,6 +51,7 @@ class TcpListener {
   static void onConnectionCb(uv_stream_t* server, int status) noexcept;
   void onConnection(int status) noexcept;
   void link(TcpConnection* c) noexcept;
+  size_t connectionsFrom(const sockaddr_storage& peer) const noexcept;
   void unlink(TcpConnection* c) noexcept;
 
   uv_loop_t* loop_;

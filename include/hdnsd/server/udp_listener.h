@@ -26,8 +26,18 @@ class UdpListener final : public upstream::ReplySink {
   UdpListener(const UdpListener&) = delete;
   UdpListener& operator=(const UdpListener&) = delete;
 
+  // Binds with SO_REUSEPORT, so a new hdnsd started beside this one shares the port (restarts
+  // without a gap, see ops/README in the top README: "Restarts").
   Result<void, std::string> bind(const SockAddr& addr);
+  // Serves an already-bound UDP socket (systemd socket activation); takes ownership of fd.
+  Result<void, std::string> open(int fd);
   void close() noexcept;  // stops receiving; queued sends still complete
+  // Lame duck's last step: no new queries reach this socket (it is connect()ed to a port
+  // nobody sends from, and a connected UDP socket leaves its SO_REUSEPORT group's hash
+  // selection), while those already queued are still read and answered. Then close().
+  // Returns false when that is not possible (a wildcard address: connecting would rebind it).
+  bool stopReceivingNew() noexcept;
+  size_t queuedBytes() const noexcept;  // FIONREAD: what is still waiting to be read
   uint16_t port() const noexcept;
   void deliverAnswer(const sockaddr* to, std::span<const uint8_t> answer) noexcept override;
 

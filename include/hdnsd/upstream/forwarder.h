@@ -27,6 +27,7 @@
 #include <string>
 #include <vector>
 
+#include "hdnsd/autopath/autopath.h"
 #include "hdnsd/cache/cache.h"
 #include "hdnsd/metrics/registry.h"
 #include "hdnsd/policy/spreader.h"
@@ -53,6 +54,7 @@ struct Client {
   ReplySink* sink = nullptr;
   const sockaddr* addr = nullptr;  // UDP: copied into the waiter
   query::Transport transport = query::Transport::kUdp;
+  uint64_t received_ns = 0;        // ops::monotonicNs() at receipt (0: not timed)
 };
 
 struct ForwarderOptions {
@@ -88,8 +90,32 @@ class Forwarder {
   // Answers a query for a name we do not serve ourselves. Returns the answer's size in `out`, or 0
   // when it is pending (the client's sink gets it later) or dropped. *outcome says which rcode
   // was written (or kDropped for pending: the delivery counts the query).
+  // *fromCache (if given) is set when the answer came from the cache.
   size_t resolve(std::span<const uint8_t> pkt, const dns::Query& q, std::span<uint8_t> out, size_t limit,
-                 const Client* client, query::Outcome* outcome) noexcept;
+                 const Client* client, query::Outcome* outcome, bool* fromCache = nullptr) noexcept;
+
+  // Autopath (--autopath, autopath/autopath.h): the client asked Q = X.<ns>.svc.<zone> (pkt, q)
+  // and the Responder's walk ended at the bare name X outside the zone; xpkt/xq is the same query
+  // for X (built on its stack). X is resolved like any name (cache, coalescing with plain queries
+  // for X, one upstream query), and a NOERROR answer reaches the client as Q CNAME X (TTL capped
+  // at cnameTtlCap_s) plus X's records (autopath::prependCname). Anything else, NXDOMAIN or a
+  // failure, gives the client Q's own answer, as without autopath (CoreDNS returns the first
+  // search name's NXDOMAIN too, so the stub walks on): kAnswerOriginal when that is known at
+  // once (the caller writes it), else the OriginalAnswerFn writes it when the upstream answers.
+  // Same bounds as resolve(): a pending entry or a waiter, no allocation.
+  static constexpr size_t kAnswerOriginal = SIZE_MAX;
+  size_t resolveAutopath(std::span<const uint8_t> pkt, const dns::Query& q, std::span<const uint8_t> xpkt,
+                         const dns::Query& xq, std::span<uint8_t> out, size_t limit, const Client* client,
+                         uint32_t cnameTtlCap_s, query::Outcome* outcome) noexcept;
+  // Writes Q's answer without autopath (the view's NXDOMAIN) for `query` (the client's query as
+  // rebuilt from its waiter) into out, at most `limit` bytes; returns its size (0: nothing).
+  using OriginalAnswerFn = size_t (*)(void* ctx, std::span<const uint8_t> query, std::span<uint8_t> out,
+                                      size_t limit) noexcept;
+  void setAutopath(OriginalAnswerFn fn, void* ctx, autopath::Stats* stats) noexcept {
+    originalAnswer_ = fn;
+    originalCtx_ = ctx;
+    autopathStats_ = stats;
+  }
 
   // A sink going away: its waiters are dropped (their answers go nowhere).
   void cancel(ReplySink* sink) noexcept;
@@ -117,6 +143,9 @@ class Forwarder {
   void deliverFresh(Pending* p, std::span<const uint8_t> normalized) noexcept;
   void deliverFailure(Pending* p) noexcept;
   void deliver(Waiter& w, uint16_t qtype, std::span<const uint8_t> bytes) noexcept;
+  // An autopath waiter's answer: CNAME + X's answer when `normalized` is NOERROR, else Q's own.
+  size_t autopathAnswer(const Waiter& w, uint16_t qtype, uint16_t qclass, std::span<const uint8_t> normalized,
+                        std::span<uint8_t> out) noexcept;
   void countError(size_t set, ErrorKind k) noexcept;
   void scheduleRebuild(size_t set) noexcept;
   void armDeferred() noexcept;
@@ -144,6 +173,10 @@ class Forwarder {
   bool closing_ = false, closed_ = false;
   std::unique_ptr<uint8_t[]> scratch_;  // the normalized upstream answer
   std::unique_ptr<uint8_t[]> out_;      // one client's answer
+  std::unique_ptr<uint8_t[]> apBuf_;    // resolveAutopath: X's cached answer, then the client's (2 × 64 KiB)
+  OriginalAnswerFn originalAnswer_ = nullptr;
+  void* originalCtx_ = nullptr;
+  autopath::Stats* autopathStats_ = nullptr;
   uvx::UvPtr<uv_timer_t> rebuildTimer_;
   std::vector<std::unique_ptr<SetState>> sets_;  // channels inside: declared last, destroyed first
 };

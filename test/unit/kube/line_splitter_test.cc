@@ -98,3 +98,22 @@ TEST_CASE("LineSplitter: onLine returning false stops at once") {
   CHECK(st == LineSplitter::Status::kStopped);
   CHECK(seen == 2);
 }
+
+TEST_CASE("LineSplitter: skipOverlong drops a long line (in one chunk or many) and goes on") {
+  for (size_t cut : {size_t(1), size_t(3), size_t(7), size_t(1000)}) {
+    CAPTURE(cut);
+    LineSplitter sp(8, /*skipOverlong=*/true);
+    const std::string stream = "short\nthis line is far too long\nok\n0123456789\r\nlast\n";
+    std::vector<std::string> lines;
+    for (size_t i = 0; i < stream.size(); i += cut) {
+      auto st = sp.feed(std::string_view(stream).substr(i, cut), [&](std::string_view l) {
+        lines.emplace_back(l);
+        return true;
+      });
+      CHECK(st == LineSplitter::Status::kOk);
+      CHECK(sp.buffered() <= 8);
+    }
+    CHECK(lines == std::vector<std::string>{"short", "ok", "last"});
+    CHECK(sp.skipped() == 2);
+  }
+}

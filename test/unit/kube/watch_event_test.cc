@@ -117,8 +117,12 @@ TEST_CASE("decodeWatchEvent: bad lines are errors with a reason, never exception
   CHECK_FALSE(kube::decodeWatchEvent(R"({"type":"BOOKMARK","object":{"metadata":{}}})", Resource::kServices).has_value());
   auto bad = kube::decodeWatchEvent(
       sliceEvent("ADDED", "web-1", "web", R"([{"addresses":["10.0.0.300"]}])"), Resource::kEndpointSlices);
-  REQUIRE_FALSE(bad.has_value());
-  CHECK(bad.error().find("EndpointSlice shop/web-1: endpoints[0].addresses[0]") != std::string::npos);
+  // A valid event with an object that does not decode: the stream is fine, only the object is
+  // skipped (restarting the watch would meet it again and never get past it).
+  REQUIRE(bad.has_value());
+  CHECK(bad->skipped.find("EndpointSlice shop/web-1: endpoints[0].addresses[0]") != std::string::npos);
+  CHECK(bad->object.key == "shop/web-1");
+  CHECK_FALSE(bad->object.slice.has_value());
 }
 
 TEST_CASE("decodeListPage: items, resourceVersion and continue token") {
@@ -234,4 +238,18 @@ TEST_CASE("applyObject: --headless-only keeps headless services only; v1 Endpoin
   del.key = "shop/web";
   CHECK(kube::applyObject(model, eps, Resource::kEndpoints, del, true, true) == Strings{"shop/web"});
   CHECK(model.slices().empty());
+}
+
+TEST_CASE("decodeListPage: an item that does not decode is skipped, the rest of the page kept") {
+  auto page = kube::decodeListPage(
+      R"({"kind":"ServiceList","metadata":{"resourceVersion":"7"},"items":[
+          {"metadata":{"namespace":"shop","name":"bad","resourceVersion":"5"},"spec":{"clusterIP":["not","a","string"]}},
+          {"metadata":{"namespace":"shop","name":"good","resourceVersion":"6"},"spec":{"clusterIP":"10.96.0.7"}}]})",
+      Resource::kServices);
+  REQUIRE(page.has_value());
+  REQUIRE(page->items.size() == 1);
+  CHECK(page->items[0].key == "shop/good");
+  REQUIRE(page->skippedItems.size() == 1);
+  CHECK(page->skippedItems[0].key == "shop/bad");
+  CHECK(page->skipped[0].find("items[0]") != std::string::npos);
 }

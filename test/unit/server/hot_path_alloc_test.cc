@@ -13,6 +13,7 @@
 
 #include "../../support/alloc_counter.h"
 #include "hdnsd/cluster/snapshot.h"
+#include "hdnsd/ops/query_observer.h"
 #include "hdnsd/query/responder.h"
 #include "hdnsd/server/tcp_listener.h"
 #include "hdnsd/server/udp_listener.h"
@@ -157,6 +158,7 @@ TEST_CASE("hot path: policy-ordered answers (every --policy, weights, topology, 
       CAPTURE(cap);
       query::ResponderOptions ro;
       ro.spread = {k, cap, 1234};
+      ro.maxUdpAmplification = 0;  // the counts below are of whole answers (the cap is tested elsewhere)
       f.responder.setOptions(ro);  // control path: may allocate (outside the count)
       for (uint16_t qtype : {uint16_t(1), uint16_t(33)}) {
         auto query = makeQuery(9, 1);
@@ -299,4 +301,73 @@ TEST_CASE("hot path: a cache hit for a forwarded name is answered without one he
   close(fd);
   udp.close();
   f.responder.setForwarder(nullptr);
+}
+
+TEST_CASE("hot path: timing (latency histograms) and the query log allocate nothing per query") {
+  Fixture f;
+  metrics::Registry reg;
+  ops::QueryObserver observer(reg);
+  int devnull = open("/dev/null", O_WRONLY | O_CLOEXEC);
+  REQUIRE(devnull >= 0);
+  ops::QueryLogOptions lo;
+  lo.enabled = true;  // every query: the worst case
+  lo.fd = devnull;
+  lo.format = log::Format::kJson;
+  observer.setLog(lo);
+  f.stats.tap = &observer;
+  server::UdpListener udp(&f.loop, f.responder, f.stats);
+  REQUIRE(udp.bind(*SockAddr::parse("127.0.0.1:0")));
+  int fd = socket(AF_INET, SOCK_DGRAM, 0);
+  REQUIRE(fd >= 0);
+  sockaddr_in to = loopback(udp.port());
+  auto query = makeQuery(0x1234, 1);
+  std::array<uint8_t, 1500> answer{};
+  auto roundTrip = [&](uint16_t id) {
+    query[0] = uint8_t(id >> 8);
+    query[1] = uint8_t(id);
+    REQUIRE(sendto(fd, query.data(), query.size(), 0, reinterpret_cast<sockaddr*>(&to), sizeof to) ==
+            ssize_t(query.size()));
+    REQUIRE(f.pumpAndRead(fd, answer.data(), answer.size()) > 12);
+  };
+  for (uint16_t i = 0; i < 50; ++i) roundTrip(i);
+  hdnsd::test::startCountingAllocations();
+  for (uint16_t i = 0; i < 1000; ++i) roundTrip(uint16_t(1000 + i));
+  uint64_t allocations = hdnsd::test::stopCountingAllocations();
+  CHECK(allocations == 0);
+  CHECK(observer.logged() == 1050);
+  // Every answer was observed once, under source="view".
+  CHECK(reg.render().find("hdnsd_dns_query_duration_seconds_count{source=\"view\"} 1050") != std::string::npos);
+  f.stats.tap = nullptr;
+  close(fd);
+  close(devnull);
+  udp.close();
+}
+
+TEST_CASE("hot path: a client outside --allow is REFUSED without one heap allocation") {
+  Fixture f;
+  query::ResponderOptions ro;
+  ro.allow = {"10.0.0.0/8"};  // 127.0.0.1 is outside
+  f.responder.setOptions(ro);
+  server::UdpListener udp(&f.loop, f.responder, f.stats);
+  REQUIRE(udp.bind(*SockAddr::parse("127.0.0.1:0")));
+  int fd = socket(AF_INET, SOCK_DGRAM, 0);
+  REQUIRE(fd >= 0);
+  sockaddr_in to = loopback(udp.port());
+  auto query = makeQuery(0x1234, 1);
+  std::array<uint8_t, 1500> answer{};
+  auto roundTrip = [&] {
+    REQUIRE(sendto(fd, query.data(), query.size(), 0, reinterpret_cast<sockaddr*>(&to), sizeof to) ==
+            ssize_t(query.size()));
+    ssize_t n = f.pumpAndRead(fd, answer.data(), answer.size());
+    REQUIRE(n > 12);
+    CHECK((answer[3] & 0x0f) == 5);  // REFUSED
+    CHECK(answer[7] == 0);
+  };
+  for (int i = 0; i < 20; ++i) roundTrip();
+  hdnsd::test::startCountingAllocations();
+  for (int i = 0; i < 500; ++i) roundTrip();
+  CHECK(hdnsd::test::stopCountingAllocations() == 0);
+  CHECK(f.stats.aclRefused.load() == 520);
+  close(fd);
+  udp.close();
 }
