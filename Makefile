@@ -1,4 +1,4 @@
-# hdnsd build. Targets: all (default), deps, test, run, clean. SANITIZE=address,undefined builds
+# hdnsd build. Targets: all (default), deps, test, run, clean, install, deb, test-packaging. SANITIZE=address,undefined builds
 # everything with those sanitizers (into build/san-*/ so it never mixes with the normal build).
 CXX      ?= g++
 VERSION  := 0.1.0
@@ -118,7 +118,7 @@ fuzz-smoke:
 
 # Valgrind memcheck of the daemon: serves a cluster, answers dig over UDP and TCP (cluster and
 # forwarded names), reloads on SIGHUP, shuts down on SIGTERM; fails on any error or definite
-# leak (test/valgrind/run.sh). ~1 minute; not part of `make test`.
+# leak (test/valgrind/run.sh). ~10 s; .ci/run runs it after `make test`.
 valgrind: deps $(BUILD)/hdnsd
 	@$(MAKE) --no-print-directory deps DEB_PKGS="valgrind"
 	test/valgrind/run.sh $(BUILD)/hdnsd

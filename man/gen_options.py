@@ -29,6 +29,8 @@ def roff_text(md):
         else:
             out.append(p.replace("-", "\\-") if p.lstrip().startswith("-") else p)
     text = "".join(out)
+    # Non-ASCII (×, —, →) as groff's Unicode escapes, so plain troff reads the page too.
+    text = "".join(c if ord(c) < 128 else "\\[u%04X]" % ord(c) for c in text)
     # A line starting with . or ' would be a roff request.
     return re.sub(r"^([.'])", r"\\&\1", text, flags=re.M)
 

@@ -7,6 +7,7 @@
 #include <exception>
 
 #include "hdnsd/util/sock_addr.h"
+#include "hdnsd/uvx/reuse_port.h"
 
 namespace hdnsd::http {
 
@@ -329,9 +330,12 @@ Result<void, std::string> Server::listen(const std::string& hostPort) {
                       "' (want ADDR:PORT, e.g. 127.0.0.1:9153 or [::1]:9153)"};
   }
   int err = 0;
-  auto l = uvx::makeHandle<uv_tcp_t>(loop_, &err, uv_tcp_init);
+  auto l = uvx::makeHandle<uv_tcp_t>(loop_, &err, uv_tcp_init_ex, static_cast<unsigned>(addr->family()));
   if (!l) return Unexpected{std::string("http: uv_tcp_init: ") + uv_strerror(err)};
   l->data = this;
+  // A DaemonSet surge starts the new hdnsd on the host network beside the old one: both must be
+  // able to hold the probe/metrics port (the DNS ports do the same).
+  uvx::enableReusePort(reinterpret_cast<uv_handle_t*>(l.get()));
   // libuv defers EADDRINUSE from bind to listen, so both are checked.
   int rc = uv_tcp_bind(l.get(), addr->get(), 0);
   if (rc == 0) rc = uv_listen(reinterpret_cast<uv_stream_t*>(l.get()), 128, onConnectionCb);

@@ -16,7 +16,11 @@ namespace {
 
 std::string errnoText() { return std::strerror(errno); }
 
-// capset(2) by hand (no libcap): version 3, two 32-bit words per set.
+// capset(2) by hand (no libcap): version 3, two 32-bit words per set. The kept capabilities are
+// also made inheritable and raised in the ambient set: --setup-interface's teardown runs `ip` and
+// `iptables` (execve), and a non-root process passes capabilities to a plain binary only through
+// the ambient set (capabilities(7)). Best effort there: a kernel without ambient sets (< 4.3)
+// only makes that teardown fail, with a warning.
 bool setCaps(uint64_t caps) {
   __user_cap_header_struct hdr{};
   hdr.version = _LINUX_CAPABILITY_VERSION_3;
@@ -24,9 +28,12 @@ bool setCaps(uint64_t caps) {
   __user_cap_data_struct data[2]{};
   for (int i = 0; i < 2; ++i) {
     data[i].effective = data[i].permitted = uint32_t(caps >> (32 * i));
-    data[i].inheritable = 0;
+    data[i].inheritable = uint32_t(caps >> (32 * i));
   }
-  return syscall(SYS_capset, &hdr, data) == 0;
+  if (syscall(SYS_capset, &hdr, data) != 0) return false;
+  for (unsigned long cap = 0; cap < 64; ++cap)
+    if (caps & (uint64_t(1) << cap)) (void)prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap, 0, 0);
+  return true;
 }
 
 }  // namespace

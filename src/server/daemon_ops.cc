@@ -72,7 +72,8 @@ Result<void, std::string> Daemon::startOps() {
   // link at exit). The sources start after this, so the files they read later are read as
   // --user from the first time (an unreadable one shows at once, not after a restart).
   const bool wasRoot = geteuid() == 0;
-  uint64_t keep = cfg_.setupInterface ? (uint64_t(1) << 12 /* CAP_NET_ADMIN */) : 0;
+  // CAP_NET_RAW too: iptables-legacy opens a raw socket to read and write its tables.
+  uint64_t keep = cfg_.setupInterface ? (uint64_t(1) << 12 /* CAP_NET_ADMIN */) | (uint64_t(1) << 13 /* CAP_NET_RAW */) : 0;
   auto id = ops::dropPrivileges(cfg_.user, keep);
   if (!id) return Unexpected{id.error()};
   if (wasRoot && id->uid != 0)

@@ -4,6 +4,7 @@
 
 #include "hdnsd/dns/wire.h"
 #include "hdnsd/util/log.h"
+#include "hdnsd/uvx/reuse_port.h"
 #include "tcp_connection.h"
 
 namespace hdnsd::server {
@@ -27,10 +28,7 @@ Result<void, std::string> TcpListener::bind(const SockAddr& addr) {
   if (!tcp_) return Unexpected{"tcp " + addr.text() + ": " + uv_strerror(err)};
   tcp_->data = this;
   unsigned flags = addr.family() == AF_INET6 ? UV_TCP_IPV6ONLY : 0;
-  uv_os_fd_t fd = -1;
-  int one = 1;
-  if (uv_fileno(reinterpret_cast<uv_handle_t*>(tcp_.get()), &fd) == 0)
-    (void)setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+  uvx::enableReusePort(reinterpret_cast<uv_handle_t*>(tcp_.get()));  // restarts share the port
   if ((err = uv_tcp_bind(tcp_.get(), addr.get(), flags)) != 0 ||
       (err = uv_listen(reinterpret_cast<uv_stream_t*>(tcp_.get()), 1024, onConnectionCb)) != 0) {
     tcp_.reset();

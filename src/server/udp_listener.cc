@@ -8,6 +8,7 @@
 
 #include "hdnsd/dns/wire.h"
 #include "hdnsd/util/log.h"
+#include "hdnsd/uvx/reuse_port.h"
 
 namespace hdnsd::server {
 namespace {
@@ -38,12 +39,7 @@ Result<void, std::string> UdpListener::bind(const SockAddr& addr) {
   if (!udp_) return Unexpected{"udp " + addr.text() + ": " + uv_strerror(err)};
   udp_->data = this;
   unsigned bindFlags = addr.family() == AF_INET6 ? UV_UDP_IPV6ONLY : 0;
-  // SO_REUSEPORT: a second hdnsd (the same user) can bind beside this one during a restart.
-  // libuv 1.44 has no flag for it; the socket exists since uv_udp_init_ex with a family.
-  uv_os_fd_t fd = -1;
-  int one = 1;
-  if (uv_fileno(reinterpret_cast<uv_handle_t*>(udp_.get()), &fd) == 0)
-    (void)setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+  uvx::enableReusePort(reinterpret_cast<uv_handle_t*>(udp_.get()));  // restarts share the port
   if ((err = uv_udp_bind(udp_.get(), addr.get(), bindFlags)) != 0 ||
       (err = uv_udp_recv_start(udp_.get(), onAllocCb, onRecvCb)) != 0) {
     udp_.reset();

@@ -109,6 +109,9 @@ Result<AnswerInfo, AnswerError> checkAnswer(std::span<const uint8_t> a, uint16_t
     }
     pos += kRrFixed + rdlen;
   }
+  // Bytes after the last record: our OPT would be appended after them and the client would get
+  // a record that starts in garbage (found by fuzz_upstream_answer, corpus: crash_trailing_bytes).
+  if (pos != a.size()) return Unexpected{AnswerError::kMalformed};
   return info;
 }
 

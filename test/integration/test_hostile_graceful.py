@@ -136,3 +136,21 @@ def test_sigterm_answers_queries_already_received_over_udp(hdnsd):
         assert ids == set(range(20)), f"{20 - len(ids)} of 20 UDP queries unanswered after SIGTERM"
     finally:
         up.close()
+
+
+def test_reload_of_a_config_with_an_overflowing_number_keeps_running(hdnsd, tmp_path):
+    """Found by test/fuzz/fuzz_config.cc: a JSON number that overflows (1E400) threw past the
+    parse-error handler, and a SIGHUP (or the config file changing) killed the running daemon."""
+    cfg = tmp_path / "hdnsd.json"
+    cfg.write_text('{"ttl": 7}')
+    d = hdnsd.start(DATA / "cluster.json", "--config", str(cfg))
+    cfg.write_text('{"ttl": 1E400}')
+    d.signal(signal.SIGHUP)
+    time.sleep(0.5)
+    assert d.alive(), d.log()
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.settimeout(1)
+    s.sendto(query(fqdn("web"), 7), ("127.0.0.1", d.port))
+    assert struct.unpack("!H", s.recv(4096)[:2])[0] == 7
+    s.close()
+    assert "1E400" in d.log()

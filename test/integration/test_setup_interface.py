@@ -24,7 +24,6 @@ LL = "169.254.20.10"
 LL2 = "169.254.20.11"
 IFACE = "nodelocaldns"
 TAG = f'"hdnsd:{IFACE}"'
-EXTRA = os.environ.get("HDNSD_SI_EXTRA", "").split()
 WEB = {"10.244.1.10", "10.244.1.11", "10.244.1.12"}  # web.demo's ready endpoints in DEMO
 
 
@@ -64,7 +63,7 @@ class Netns:
     def start(self, *args, wait_for=LL):
         log = open(f"/tmp/hdnsd-{self.name}-{len(self.procs)}.log", "w+")
         p = subprocess.Popen(["ip", "netns", "exec", self.name, str(hdnsd_bin()), "--endpoints-file", str(DEMO),
-                              "--resolv-conf", "none", *EXTRA, *args], stdout=log, stderr=subprocess.STDOUT)
+                              "--resolv-conf", "none", *args], stdout=log, stderr=subprocess.STDOUT)
         p.log = log
         self.procs.append(p)
         if wait_for:
@@ -148,6 +147,9 @@ def test_link_local_address_rules_answers_and_removal(ns):
     assert ns.dig(LL, "+tcp") == WEB
     assert ns.stop(p) == 0
     log = ns.log_of(p)
+    # Started as root, hdnsd ran on as nobody (--user's default) and still removed everything:
+    # the capabilities `ip` and `iptables` need were passed to them (ambient set).
+    assert "now running as nobody" in log, log
     assert ns.addresses() is None, f"the interface is still there after SIGTERM:\n{log}"
     assert ns.rules() == {"raw": [], "filter": []}, log
 

@@ -11,6 +11,7 @@ py=/usr/bin/python3
 free_port() { "$py" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 port=$(free_port); mport=$(free_port); uport=$(free_port)
 cp test/integration/data/cluster.json "$work/cluster.json"
+chmod 755 "$work"; chmod 644 "$work/cluster.json"  # run as root, hdnsd drops to nobody (--user)
 
 # A fake upstream (answers A 192.0.2.53) for the forwarded names.
 "$py" -c "

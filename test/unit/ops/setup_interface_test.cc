@@ -12,6 +12,8 @@
 #include <string>
 #include <vector>
 
+#include "hdnsd/config/config.h"
+
 using hdnsd::SockAddr;
 using namespace hdnsd::ops;
 
@@ -201,4 +203,26 @@ TEST_CASE("runCommand: status, stdout and stderr of a real process; a missing pr
   CHECK(r.err == "err\n");
   auto missing = runCommand({"hdnsd-no-such-program"});
   CHECK(missing.status != 0);
+}
+
+TEST_CASE("config: --setup-interface needs a non-loopback --listen; --interface-name is a kernel name") {
+  using hdnsd::config::parseCommandLine;
+  auto ok = parseCommandLine({"--listen", "169.254.20.10:53", "--listen", "127.0.0.1:53", "--setup-interface",
+                              "--interface-name", "hdnsd0", "--notrack=false"});
+  REQUIRE(ok.has_value());
+  CHECK(ok->config.setupInterface);
+  CHECK(ok->config.interfaceName == "hdnsd0");
+  CHECK_FALSE(ok->config.notrack);
+  CHECK(interfaceAddresses(ok->config.listen).size() == 1);
+  auto loopOnly = parseCommandLine({"--listen", "127.0.0.1:53", "--setup-interface"});
+  REQUIRE_FALSE(loopOnly.has_value());
+  CHECK(loopOnly.error().rfind("--setup-interface:", 0) == 0);
+  CHECK_FALSE(parseCommandLine({"--interface-name", "a-name-of-16-chr"}).has_value());
+  CHECK_FALSE(parseCommandLine({"--interface-name", "a/b"}).has_value());
+  CHECK(parseCommandLine({"--interface-name", "nodelocaldns15c"}).has_value());  // 15: IFNAMSIZ - 1
+  auto defaults = parseCommandLine({});
+  REQUIRE(defaults.has_value());
+  CHECK_FALSE(defaults->config.setupInterface);
+  CHECK(defaults->config.interfaceName == "nodelocaldns");
+  CHECK(defaults->config.notrack);
 }
