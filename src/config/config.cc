@@ -694,7 +694,9 @@ std::string toJson(const Config& c) {
   j["setup-interface"] = c.setupInterface ? "true" : "false";
   j["interface-name"] = c.interfaceName;
   j["notrack"] = c.notrack ? "true" : "false";
-  return j.dump();
+  // A flag's value need not be UTF-8 (`--user $'\x92'`): dump() would throw (found by
+  // fuzz_config, corpus: crash_invalid_utf8_flag); replace such bytes with U+FFFD instead.
+  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
 }  // namespace hdnsd::config

@@ -251,19 +251,31 @@ void Daemon::shutdown() {
   notifier_.stopWatchdog();
   if (configWatch_) configWatch_->close();
   lameduckTimer_.reset();
-  // Every datagram already read was answered inside its callback; stop reading more. TCP
-  // connections stop reading and close once their answers are written.
-  for (auto& u : udp_) u->close();
+  // Read no more queries. A datagram already read was answered in its callback or waits for
+  // an upstream answer, which still goes out through its listener: the UDP sockets close once
+  // the forwarder has nothing in flight (or at the guard below). TCP connections stop reading
+  // and close once their answers are written.
+  for (auto& u : udp_) u->stopReading();
   for (auto& t : tcp_) t->stopAccepting();
-  // Our DNS sockets are closed now (uv_close closes the fd at once): remove the interface and its
-  // rules unless another process (a surge pod, a socket unit) still holds the address.
-  if (interface_) interface_->tearDown();
   if (endpoints_) endpoints_->close();
   if (api_) api_->close();
   if (http_) http_->close();
-  if (forwarder_) forwarder_->drainThenClose();  // TCP clients still get their upstream answers
+  if (forwarder_) forwarder_->drainThenClose();  // clients still get their upstream answers
   signals_.clear();
   int err = 0;
+  if (forwarder_ && forwarder_->inFlight() > 0 &&
+      (udpDrain_ = uvx::makeHandle<uv_timer_t>(loop_, &err, uv_timer_init))) {
+    udpDrain_->data = this;
+    uv_timer_start(
+        udpDrain_.get(),
+        [](uv_timer_t* t) {
+          auto* self = static_cast<Daemon*>(t->data);
+          if (self && self->forwarder_->inFlight() == 0) self->closeUdpAndInterface();
+        },
+        10, 10);
+  } else {
+    closeUdpAndInterface();
+  }
   shutdownGuard_ = uvx::makeHandle<uv_timer_t>(loop_, &err, uv_timer_init);
   if (shutdownGuard_) {
     shutdownGuard_->data = this;
@@ -274,10 +286,22 @@ void Daemon::shutdown() {
           if (!self) return;
           for (auto& tcp : self->tcp_) tcp->closeAll();  // clients that never read their answers
           if (self->forwarder_) self->forwarder_->closeNow();  // upstreams that never answered
+          self->closeUdpAndInterface();
           self->shutdownGuard_.reset();
         },
         1500, 0);
     uv_unref(reinterpret_cast<uv_handle_t*>(shutdownGuard_.get()));  // must not hold the loop open
+  }
+}
+
+void Daemon::closeUdpAndInterface() noexcept {
+  udpDrain_.reset();
+  for (auto& u : udp_) u->close();
+  // Our DNS sockets are closed now (uv_close closes the fd at once): remove the interface and its
+  // rules unless another process (a surge pod, a socket unit) still holds the address.
+  if (interface_ && !interfaceDown_) {
+    interfaceDown_ = true;
+    interface_->tearDown();
   }
 }
 

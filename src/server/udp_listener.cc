@@ -98,6 +98,10 @@ void UdpListener::close() noexcept {
   }
 }
 
+void UdpListener::stopReading() noexcept {
+  if (udp_) uv_udp_recv_stop(udp_.get());
+}
+
 uint16_t UdpListener::port() const noexcept {
   if (!udp_) return 0;
   sockaddr_storage ss{};

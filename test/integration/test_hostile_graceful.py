@@ -112,10 +112,9 @@ def test_sigterm_answers_queries_already_received_over_tcp(hdnsd):
         up.close()
 
 
-@pytest.mark.xfail(strict=True, reason="issue 8 finding: on SIGTERM the UDP listeners close at once "
-                   "(Daemon::shutdown → UdpListener::close cancels their upstream waiters), so UDP "
-                   "queries already received and waiting upstream get no answer")
 def test_sigterm_answers_queries_already_received_over_udp(hdnsd):
+    # Issue 8 finding, fixed: the UDP sockets now stay open until the forwarder has nothing in
+    # flight, so queries read before SIGTERM and waiting upstream still get their answers.
     up = FakeUpstream(free_port(), delay=0.5)
     try:
         d = hdnsd.start(DATA / "cluster.json", "--upstream", f"127.0.0.1:{up.port}")

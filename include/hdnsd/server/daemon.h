@@ -94,6 +94,9 @@ class Daemon {
   std::unique_ptr<ops::InterfaceSetup> interface_;  // --setup-interface: set up in start(), undone in shutdown()
   std::vector<uvx::UvPtr<uv_signal_t>> signals_;
   uvx::UvPtr<uv_timer_t> shutdownGuard_;
+  uvx::UvPtr<uv_timer_t> udpDrain_;  // shutdown: closes the UDP sockets once upstream answers are in
+  void closeUdpAndInterface() noexcept;
+  bool interfaceDown_ = false;
   std::unique_ptr<ops::FileWatch> configWatch_;  // --config: a change reloads like SIGHUP
   uvx::UvPtr<uv_timer_t> lameduckTimer_;
   uint64_t lameduckDrainUntil_ms_ = 0;

@@ -32,6 +32,9 @@ class UdpListener final : public upstream::ReplySink {
   // Serves an already-bound UDP socket (systemd socket activation); takes ownership of fd.
   Result<void, std::string> open(int fd);
   void close() noexcept;  // stops receiving; queued sends still complete
+  // Shutdown's first step: read no more queries, but keep the socket so that answers still
+  // coming back from upstream reach the clients that asked (close() comes after).
+  void stopReading() noexcept;
   // Lame duck's last step: no new queries reach this socket (it is connect()ed to a port
   // nobody sends from, and a connected UDP socket leaves its SO_REUSEPORT group's hash
   // selection), while those already queued are still read and answered. Then close().

@@ -572,11 +572,26 @@ TEST_CASE("server: listen errors are reported, not fatal") {
     REQUIRE(ok.has_value());
     CHECK_FALSE(a.listen("127.0.0.1:0").has_value());     // once only
 
+    // A second hdnsd may share the port (SO_REUSEPORT, for restarts), but a port held by
+    // another program without SO_REUSEPORT is "in use": that error must come back.
+    int other = socket(AF_INET, SOCK_STREAM, 0);
+    REQUIRE(other >= 0);
+    sockaddr_in sin{};
+    sin.sin_family = AF_INET;
+    sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    REQUIRE(bind(other, reinterpret_cast<sockaddr*>(&sin), sizeof sin) == 0);
+    REQUIRE(::listen(other, 1) == 0);
+    socklen_t len = sizeof sin;
+    REQUIRE(getsockname(other, reinterpret_cast<sockaddr*>(&sin), &len) == 0);
     Server b(&loop, [](std::string_view, std::string_view) { return Response{}; });
-    auto busy = b.listen("127.0.0.1:" + std::to_string(a.port()));
+    auto busy = b.listen("127.0.0.1:" + std::to_string(ntohs(sin.sin_port)));
     REQUIRE_FALSE(busy.has_value());
     CHECK(busy.error().find("cannot listen on") != std::string::npos);
     CHECK(b.port() == 0);
+    close(other);
+
+    Server c(&loop, [](std::string_view, std::string_view) { return Response{}; });
+    CHECK(c.listen("127.0.0.1:" + std::to_string(a.port())).has_value());  // hdnsd beside hdnsd
   }
   uv_run(&loop, UV_RUN_DEFAULT);
   CHECK(uv_loop_close(&loop) == 0);

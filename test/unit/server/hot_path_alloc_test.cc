@@ -230,7 +230,13 @@ TEST_CASE("hot path: the allocation counter sees allocations (so the zero above 
   uint64_t n = hdnsd::test::stopCountingAllocations();
   delete leakCheck;
   std::free(c);
+#if defined(__SANITIZE_ADDRESS__)
+  // Under ASan its own malloc interceptor wins over test/support/alloc_counter's, so C mallocs
+  // are not seen there; operator new still is (the hot-path checks then count only those).
+  CHECK(n >= 2);
+#else
   CHECK(n >= 3);
+#endif
 }
 
 // Forwarding (issue 4): a name outside the cluster zone found in the cache is answered on the
