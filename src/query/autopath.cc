@@ -19,22 +19,6 @@
 namespace hdnsd::query {
 namespace {
 
-// IPv4-mapped IPv6 as IPv4: a dual-stack listener sees a v4 pod as ::ffff:a.b.c.d.
-std::span<const uint8_t> addressOf(const upstream::Client* c) noexcept {
-  if (c == nullptr || c->addr == nullptr) return {};
-  if (c->addr->sa_family == AF_INET) {
-    const auto* a = reinterpret_cast<const sockaddr_in*>(c->addr);
-    return {reinterpret_cast<const uint8_t*>(&a->sin_addr), 4};
-  }
-  if (c->addr->sa_family == AF_INET6) {
-    const auto* a = reinterpret_cast<const sockaddr_in6*>(c->addr);
-    const auto* b = reinterpret_cast<const uint8_t*>(&a->sin6_addr);
-    if (IN6_IS_ADDR_V4MAPPED(&a->sin6_addr)) return {b + 12, 4};
-    return {b, 16};
-  }
-  return {};
-}
-
 // The client's query again, for the bare name X (its first xLen bytes of the question name, in
 // the client's letter case): same header, same type and class, an OPT with its size and DO.
 size_t buildQueryForX(std::span<const uint8_t> pkt, const dns::Query& q, size_t xLen, uint8_t* out,
@@ -72,7 +56,7 @@ bool Responder::autopathAnswer(const cluster::Snapshot& view, std::span<const ui
   const autopath::PodIndex* pods = podIndex_.get();
   // A partial view (--headless-only) cannot tell which search names exist.
   if (pods == nullptr || view.partialZone()) return false;
-  const std::string_view ns = pods->namespaceOf(addressOf(client));
+  const std::string_view ns = pods->namespaceOf(client ? client->addressBytes() : std::span<const uint8_t>());
   if (ns.empty()) return false;
   const uint16_t probeType = q.qtype == dns::kTypeANY ? dns::kTypeA : q.qtype;
   auto exists = [&view, probeType](const dns::NameKey& name) {

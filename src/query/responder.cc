@@ -74,23 +74,6 @@ void appendExtras(ResponseWriter& w, std::span<const cluster::Extra> extras, con
       one(extras[j]);
 }
 
-// The client's address bytes for the consistent policy (IPv4-mapped IPv6 as IPv4, so a
-// dual-stack socket hashes a client the same way); empty when unknown.
-std::span<const uint8_t> clientAddress(const upstream::Client* c) noexcept {
-  if (c == nullptr || c->addr == nullptr) return {};
-  if (c->addr->sa_family == AF_INET) {
-    const auto* a = reinterpret_cast<const sockaddr_in*>(c->addr);
-    return {reinterpret_cast<const uint8_t*>(&a->sin_addr), 4};
-  }
-  if (c->addr->sa_family == AF_INET6) {
-    const auto* a = reinterpret_cast<const sockaddr_in6*>(c->addr);
-    const auto* b = reinterpret_cast<const uint8_t*>(&a->sin6_addr);
-    if (IN6_IS_ADDR_V4MAPPED(&a->sin6_addr)) return {b + 12, 4};
-    return {b, 16};
-  }
-  return {};
-}
-
 // SOA minimum (the last 4 bytes of its RDATA) caps the negative-caching TTL (RFC 2308 3).
 uint32_t soaNegativeTtl(const cluster::RrSet& soa, uint32_t ttl_s) noexcept {
   if (soa.rdatas.empty() || soa.rdatas[0].bytes.size() < 4) return ttl_s;
@@ -256,7 +239,8 @@ size_t Responder::answerFromView(const cluster::Snapshot& view, const dns::Query
       // in what order, as indices into the immutable RrSet, on the stack (16 KiB).
       std::array<uint32_t, policy::kMaxOrdered> order;
       const cluster::RrSet& set = *found.answer;
-      const size_t k = spreader_.order(set.spread, set.rdatas.size(), clientAddress(client), order);
+      const auto clientAddr = client ? client->addressBytes() : std::span<const uint8_t>();
+      const size_t k = spreader_.order(set.spread, set.rdatas.size(), clientAddr, order);
       const std::span<const uint32_t> chosen(order.data(), k);
       if (!appendOrdered(w, Section::kAnswer, owner, set, chosen, ttl)) {
         // Does not fit in this UDP answer: TC=1 and no records, the client retries over TCP.

@@ -18,6 +18,7 @@
 // callbacks still find the table).
 #pragma once
 
+#include <netinet/in.h>
 #include <sys/socket.h>
 
 #include <array>
@@ -55,6 +56,24 @@ struct Client {
   const sockaddr* addr = nullptr;  // UDP: copied into the waiter
   query::Transport transport = query::Transport::kUdp;
   uint64_t received_ns = 0;        // ops::monotonicNs() at receipt (0: not timed)
+
+  // The address bytes (4 or 16; empty when unknown), an IPv4-mapped IPv6 address as IPv4 so a
+  // dual-stack socket sees a client the same way: the consistent policy hashes it, autopath
+  // maps it to a pod's namespace.
+  std::span<const uint8_t> addressBytes() const noexcept {
+    if (addr == nullptr) return {};
+    if (addr->sa_family == AF_INET) {
+      const auto* a = reinterpret_cast<const sockaddr_in*>(addr);
+      return {reinterpret_cast<const uint8_t*>(&a->sin_addr), 4};
+    }
+    if (addr->sa_family == AF_INET6) {
+      const auto* a = reinterpret_cast<const sockaddr_in6*>(addr);
+      const auto* b = reinterpret_cast<const uint8_t*>(&a->sin6_addr);
+      if (IN6_IS_ADDR_V4MAPPED(&a->sin6_addr)) return {b + 12, 4};
+      return {b, 16};
+    }
+    return {};
+  }
 };
 
 struct ForwarderOptions {
