@@ -134,9 +134,11 @@ unit: all
 integration: all
 	HDNSD_BIN=$(BUILD)/hdnsd python3 -m pytest -q test/integration
 
+# The demo keeps the invoking user: started as root, hdnsd would otherwise drop to `nobody`,
+# who cannot read a checkout under /root (mode 0700). Port 5353 needs no privilege anyway.
 run: all
 	$(BUILD)/hdnsd --listen 127.0.0.1:5353 --endpoints-file examples/demo-cluster.json \
-	  --metrics 127.0.0.1:9153 --log-level info
+	  --metrics 127.0.0.1:9153 --log-level info $(if $(filter 0,$(shell id -u)),--user root)
 
 # The side-by-side benchmark (issue 7; needs root): installs the peers from Debian, measures hdnsd
 # beside them and a reflector floor in a loopback-only network namespace, ~10 minutes; results in
