@@ -11,6 +11,7 @@ own warnings about malformed replies are kept so tests can fail on them.
 import http.client
 import json
 import os
+import random
 import re
 import shutil
 import signal
@@ -46,15 +47,30 @@ def fqdn(name):
 # Ports
 
 
+def _ephemeral_range():
+    try:
+        lo, hi = map(int, open("/proc/sys/net/ipv4/ip_local_port_range").read().split())
+        return lo, hi
+    except (OSError, ValueError):
+        return 32768, 60999
+
+
 def free_port(host="127.0.0.1"):
-    """A port that is free for both UDP and TCP on `host` right now (bind to 0, then check UDP)."""
+    """A port that is free for both UDP and TCP on `host` right now, chosen OUTSIDE the kernel's
+    ephemeral range. hdnsd binds with SO_REUSEPORT, and so does dig (BIND's netmgr); as the same
+    user (root here) the kernel may hand dig an ephemeral source port equal to hdnsd's port, and
+    dig then receives its own query ("query response not set"). Ports below the ephemeral range
+    are never handed out as source ports, so that cannot happen. (In production hdnsd listens on
+    53, also outside the range.)"""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    for _ in range(100):
+    lo, _ = _ephemeral_range()
+    candidates = list(range(max(1024, lo - 12000), lo))
+    random.shuffle(candidates)
+    for port in candidates[:500]:
         t = socket.socket(family, socket.SOCK_STREAM)
         u = socket.socket(family, socket.SOCK_DGRAM)
         try:
-            t.bind((host, 0))
-            port = t.getsockname()[1]
+            t.bind((host, port))
             u.bind((host, port))
             return port
         except OSError:
