@@ -8,7 +8,9 @@ cd "$(dirname "$0")/../.."
 bin=${1:-build/hdnsd}
 work=$(mktemp -d /tmp/hdnsd-valgrind.XXXXXX)
 py=/usr/bin/python3
-free_port() { "$py" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+# Below the ephemeral range, like test/integration/harness.py's free_port (dig sets SO_REUSEPORT
+# too and, as the same user, could otherwise be handed hdnsd's port as its source port).
+free_port() { "$py" -c 'import sys; sys.path.insert(0, "test/integration"); from harness import free_port; print(free_port())'; }
 port=$(free_port); mport=$(free_port); uport=$(free_port)
 cp test/integration/data/cluster.json "$work/cluster.json"
 chmod 755 "$work"; chmod 644 "$work/cluster.json"  # run as root, hdnsd drops to nobody (--user)
