@@ -12,22 +12,16 @@
 #include "../../support/alloc_counter.h"
 #include "hdnsd/dns/query.h"
 #include "hdnsd/dns/wire.h"
+#include "../../support/wire_bytes.h"
 
 using namespace hdnsd;
 using namespace hdnsd::cache;
-using Bytes = std::vector<uint8_t>;
+using hdnsd::test::Bytes;
+using hdnsd::test::cat;
 
 namespace {
 
 constexpr uint64_t kT0 = 1'000'000;  // an arbitrary start of the fake monotonic clock
-
-Bytes cat(std::initializer_list<Bytes> parts) {
-  Bytes out;
-  for (const auto& p : parts) {
-    for (uint8_t b : p) out.push_back(b);
-  }
-  return out;
-}
 
 // "www.example.com." as wire, in the case given: 12 \3www 16 \7example 24 \3com 28 \0 (17 bytes).
 Bytes name(const char* www, const char* example, const char* com) {

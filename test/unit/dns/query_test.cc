@@ -9,21 +9,15 @@
 #include <string>
 #include <vector>
 
+#include "../../support/wire_bytes.h"
+
 using namespace hdnsd::dns;
 using namespace std::string_literals;
 
 namespace {
 
-using Bytes = std::vector<uint8_t>;
-
-Bytes cat(std::initializer_list<Bytes> parts) {
-  Bytes out;
-  // push_back, not insert: GCC 12 -O2 reports a false -Warray-bounds on vector::insert.
-  for (const auto& p : parts) {
-    for (uint8_t b : p) out.push_back(b);
-  }
-  return out;
-}
+using hdnsd::test::Bytes;
+using hdnsd::test::cat;
 
 // Header with RD set, QDCOUNT=1 and the given AN/NS/AR counts.
 Bytes header(uint8_t an, uint8_t ns, uint8_t ar) {
