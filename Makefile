@@ -42,8 +42,13 @@ FUZZ_NAMES   := $(patsubst test/fuzz/fuzz_%.cc,%,$(wildcard test/fuzz/fuzz_*.cc)
 FUZZ_REPLAYS := $(FUZZ_NAMES:%=$(BUILD)/fuzz/replay_%)
 FUZZ_SECONDS ?= 60
 
-.PHONY: all deps test unit integration run clean fuzz fuzz-deps fuzz-build fuzz-smoke valgrind bench bench-watch install deb test-packaging
-all: deps $(BUILD)/hdnsd $(BUILD)/unit_tests $(FUZZ_REPLAYS)
+.PHONY: all build-all deps test unit integration run clean fuzz fuzz-deps fuzz-build fuzz-smoke valgrind bench bench-watch install deb test-packaging
+# `all` installs the packages first, then builds in a second make: CXXFLAGS/LDLIBS come from
+# pkg-config, which only knows libuv, c-ares and curl once their -dev packages are installed (a
+# first `make` on a fresh machine would otherwise compile without their include flags).
+all: deps
+	@$(MAKE) --no-print-directory build-all
+build-all: $(BUILD)/hdnsd $(BUILD)/unit_tests $(FUZZ_REPLAYS)
 
 # Installs the Debian packages the build and the tests need, only those that are missing.
 deps:
@@ -119,7 +124,7 @@ fuzz-smoke:
 # Valgrind memcheck of the daemon: serves a cluster, answers dig over UDP and TCP (cluster and
 # forwarded names), reloads on SIGHUP, shuts down on SIGTERM; fails on any error or definite
 # leak (test/valgrind/run.sh). ~10 s; .ci/run runs it after `make test`.
-valgrind: deps $(BUILD)/hdnsd
+valgrind: all
 	@$(MAKE) --no-print-directory deps DEB_PKGS="valgrind"
 	test/valgrind/run.sh $(BUILD)/hdnsd
 
@@ -143,13 +148,13 @@ run: all
 # The side-by-side benchmark (issue 7; needs root): installs the peers from Debian, measures hdnsd
 # beside them and a reflector floor in a loopback-only network namespace, ~10 minutes; results in
 # bench/results/<date>/. BENCH_ARGS=--quick for a 1-minute smoke run; HDNSD_FLAGS for extra flags.
-bench: deps $(BUILD)/hdnsd
+bench: all
 	bench/run --hdnsd $(BUILD)/hdnsd $(BENCH_ARGS)
 
 # The Kubernetes API watch benchmarks (bench/watch/): event-to-answer latency, initial sync of
 # 10,000 services / 100,000 endpoints, dnsperf under 1,000 events/s of churn; ~4 minutes, against
 # the fake API server. An -O2 build only (not with SANITIZE). Results: bench/watch/last-results.json.
-bench-watch: deps $(BUILD)/hdnsd
+bench-watch: all
 	@test -z "$(SANITIZE)" || { echo "bench-watch: measure an -O2 build, not SANITIZE=$(SANITIZE)" >&2; exit 1; }
 	@$(MAKE) --no-print-directory deps DEB_PKGS="dnsperf"
 	bench/watch/run.sh $(BUILD)/hdnsd
