@@ -20,6 +20,7 @@ What it does, in order (every process is started here and stopped by the PID it 
   7. writes results.json and summary.md into the output directory and prints the summary.
 """
 import argparse
+import atexit
 import json
 import os
 import re
@@ -266,6 +267,7 @@ class Hdnsd(Server):
         helptext = subprocess.run([binary, "--help"], capture_output=True, text=True).stdout
         self.has_upstream = "--upstream" in helptext
         self.has_max_answers = "--max-answers" in helptext
+        self.has_user = "--user" in helptext
         self.hits = self.misses = self.cache = self.has_upstream
         if not self.has_upstream:
             self.ready_name = f"web4.bench.svc.{CLUSTER}"
@@ -277,6 +279,10 @@ class Hdnsd(Server):
             a += ["--upstream", f"127.0.0.1:{UPSTREAM_PORT}"]
         if self.has_max_answers:
             a += ["--max-answers", "8"]
+        # Started as root (bench/run needs it), hdnsd would drop to `nobody`, and callgrind, which
+        # runs inside the process, could then no longer write its root-owned output file.
+        if self.has_user and os.geteuid() == 0:
+            a += ["--user", "root"]
         return a + self.extra
 
 
@@ -643,6 +649,7 @@ def main():
         log(n)
 
     knot = Knotd(rd, data)
+    atexit.register(knot.stop)   # also when a measurement raises: no knotd left running
     knot.start()
     log("knotd serving the zone")
     try:

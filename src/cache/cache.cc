@@ -23,38 +23,6 @@ constexpr uint16_t kKeepFlags = 0x000F | dns::kFlagAD;  // RCODE and AD come fro
 
 enum Kind : uint8_t { kKindPositive, kKindNegative, kKindServfail };
 
-// SipHash-1-3 (Aumasson & Bernstein): keyed, so the bucket of a name is unpredictable without the
-// seed; one compression round is plenty for hash-table use (as in Rust's std HashMap).
-inline uint64_t rotl(uint64_t x, int b) noexcept { return (x << b) | (x >> (64 - b)); }
-inline void sipRound(uint64_t& v0, uint64_t& v1, uint64_t& v2, uint64_t& v3) noexcept {
-  v0 += v1; v1 = rotl(v1, 13); v1 ^= v0; v0 = rotl(v0, 32);
-  v2 += v3; v3 = rotl(v3, 16); v3 ^= v2;
-  v0 += v3; v3 = rotl(v3, 21); v3 ^= v0;
-  v2 += v1; v1 = rotl(v1, 17); v1 ^= v2; v2 = rotl(v2, 32);
-}
-uint64_t sipHash13(const std::array<uint64_t, 2>& k, const uint8_t* in, size_t len) noexcept {
-  uint64_t v0 = 0x736f6d6570736575ULL ^ k[0], v1 = 0x646f72616e646f6dULL ^ k[1];
-  uint64_t v2 = 0x6c7967656e657261ULL ^ k[0], v3 = 0x7465646279746573ULL ^ k[1];
-  const size_t whole = len & ~size_t{7};
-  for (size_t i = 0; i < whole; i += 8) {
-    uint64_t m;
-    std::memcpy(&m, in + i, 8);  // little-endian hosts only matter for cross-host equality: none
-    v3 ^= m;
-    sipRound(v0, v1, v2, v3);
-    v0 ^= m;
-  }
-  uint64_t b = uint64_t(len) << 56;
-  for (size_t i = whole; i < len; ++i) b |= uint64_t(in[i]) << (8 * (i - whole));
-  v3 ^= b;
-  sipRound(v0, v1, v2, v3);
-  v0 ^= b;
-  v2 ^= 0xff;
-  sipRound(v0, v1, v2, v3);
-  sipRound(v0, v1, v2, v3);
-  sipRound(v0, v1, v2, v3);
-  return v0 ^ v1 ^ v2 ^ v3;
-}
-
 // Walks the (possibly compressed) name at `pos` under dns::readName's rules: labels of <= 63
 // bytes, <= 255 bytes in all, every pointer strictly before the label sequence it ends and never
 // into the 12-byte header (which a hit rewrites: ID, flags, counts). Calls onJumped(pos, n) for
@@ -86,6 +54,32 @@ size_t walkName(std::span<const uint8_t> msg, size_t pos, F&& onJumped) noexcept
     if (end != 0) onJumped(pos, size_t{b} + 1);
     pos += size_t{b} + 1;
   }
+}
+
+// Copies n >= 8 bytes as 8-byte words, the last one overlapping: for question-sized copies,
+// where a memcpy of a run-time length becomes a library call or a `rep movs` (one callgrind
+// instruction per 8 bytes, and a slow start on real cores).
+inline void copyWords(uint8_t* d, const uint8_t* s, size_t n) noexcept {
+  for (size_t i = 0; i + 8 < n; i += 8) std::memcpy(d + i, s + i, 8);
+  std::memcpy(d + n - 8, s + n - 8, 8);
+}
+
+// memcmp(a, b, n) == 0 for names (n >= 1), the same way.
+inline bool sameBytes(const uint8_t* a, const uint8_t* b, size_t n) noexcept {
+  uint64_t x, y;
+  if (n < 8) {
+    for (size_t i = 0; i < n; ++i)
+      if (a[i] != b[i]) return false;
+    return true;
+  }
+  for (size_t i = 0; i + 8 < n; i += 8) {
+    std::memcpy(&x, a + i, 8);
+    std::memcpy(&y, b + i, 8);
+    if (x != y) return false;
+  }
+  std::memcpy(&x, a + n - 8, 8);
+  std::memcpy(&y, b + n - 8, 8);
+  return x == y;
 }
 
 inline uint32_t effectiveTtl(uint32_t raw) noexcept {
@@ -152,19 +146,15 @@ const char* evictReasonName(EvictReason r) noexcept {
 }
 
 Key Key::of(const dns::Query& q, const std::array<uint64_t, 2>& seed) noexcept {
-  Key k;
-  k.name = q.qname;
-  k.qtype = q.qtype;
-  k.qclass = q.qclass;
-  k.dnssecOk = q.edns.present && q.edns.dnssecOk;
-  uint8_t buf[dns::kMaxNameWire + 5];
-  const size_t n = k.name.size();
-  std::memcpy(buf, k.name.data(), n);
-  dns::putU16(buf + n, k.qtype);
-  dns::putU16(buf + n + 2, k.qclass);
-  buf[n + 4] = k.dnssecOk ? 1 : 0;
-  k.hash = sipHash13(seed, buf, n + 5);
-  return k;
+  return make(q.qname, q.qtype, q.qclass, q.edns.present && q.edns.dnssecOk, seed);
+}
+
+Key Key::make(const dns::NameKey& name, uint16_t qtype, uint16_t qclass, bool dnssecOk,
+              const std::array<uint64_t, 2>& seed) noexcept {
+  // The name's seeded hash was made while it was parsed (dns::nameHash); one folded multiply
+  // mixes it with the rest of the key under this cache's own seed.
+  const uint64_t rest = (uint64_t{qtype} << 32) | (uint64_t{qclass} << 16) | (dnssecOk ? 1u : 0u);
+  return Key{name, qtype, qclass, dnssecOk, dns::foldedMultiply(name.hash() ^ seed[0], rest ^ seed[1])};
 }
 
 void rotateRrset(std::span<uint8_t> msg, const RrsetSpan& s, size_t first) noexcept {
@@ -224,7 +214,7 @@ int64_t Cache::find(const Key& key) const noexcept {
     // The full key, not just the hash: a 64-bit collision must still be a miss.
     if (e.hash == key.hash && e.qtype == key.qtype && e.qclass == key.qclass &&
         e.dnssecOk == key.dnssecOk && e.nameLen == key.name.size() &&
-        std::memcmp(e.block + dns::kHeaderSize, key.name.data(), e.nameLen) == 0) {
+        sameBytes(e.block + dns::kHeaderSize, key.name.data(), e.nameLen)) {
       return v - 1;
     }
   }
@@ -607,6 +597,46 @@ InsertOutcome Cache::insert(const Key& key, std::span<const uint8_t> msg, uint64
                                       : InsertOutcome::kServfail);
 }
 
+bool Cache::servable(const Entry& e, uint64_t now_ms) const noexcept {
+  const uint64_t age = now_ms >= e.insertedMs ? now_ms - e.insertedMs : 0;
+  const uint64_t stale = e.kind == kKindServfail ? 0 : uint64_t{cfg_.maxStale_s} * 1000;
+  return age < uint64_t{e.ttl_s} * 1000 + stale;
+}
+
+void Cache::forEachHottest(size_t max, uint64_t now_ms, const std::function<void(const EntryView&)>& fn) const {
+  size_t n = 0;
+  for (const bool visited : {true, false}) {  // LRU never sets visited: its first walk finds none
+    for (uint32_t i = head_; i != kNone && n < max; i = slots_[i].older) {
+      const Entry& e = slots_[i];
+      if (e.visited != visited || !servable(e, now_ms)) continue;
+      fn(EntryView{{e.block, e.msgLen}, e.dnssecOk, e.insertedMs, e.ttl_s});
+      ++n;
+    }
+  }
+}
+
+InsertOutcome Cache::restore(std::span<const uint8_t> message, bool dnssecOk, uint64_t insertedMs,
+                             uint64_t now_ms) noexcept {
+  dns::NameKey name;
+  auto end = dns::readName(message, dns::kHeaderSize, &name);
+  if (!end || message.size() - *end < 4) {
+    stats_.inserts[size_t(InsertOutcome::kMalformed)].fetch_add(1, std::memory_order_relaxed);
+    return InsertOutcome::kMalformed;
+  }
+  const uint8_t* q = message.data() + *end;
+  const Key key = Key::make(name, dns::getU16(q), dns::getU16(q + 2), dnssecOk, seed_);
+  const InsertOutcome o = insert(key, message, now_ms);
+  if (!stored(o)) return o;
+  const int64_t idx = find(key);
+  if (idx < 0) return InsertOutcome::kTooLarge;  // cannot happen: insert just stored it
+  slots_[size_t(idx)].insertedMs = std::min(insertedMs, now_ms);
+  if (!servable(slots_[size_t(idx)], now_ms)) {
+    remove(uint32_t(idx));
+    return InsertOutcome::kZeroTtl;
+  }
+  return o;
+}
+
 namespace {
 
 void writeOpt(uint8_t* o, uint16_t udpSize, bool dnssecOk) noexcept {
@@ -622,13 +652,13 @@ void writeOpt(uint8_t* o, uint16_t udpSize, bool dnssecOk) noexcept {
 LookupResult Cache::lookup(const Key& key, std::span<const uint8_t> query, const dns::Query& q,
                            uint64_t now_ms, std::span<uint8_t> out, size_t limit,
                            Serve serve) noexcept {
-  LookupResult r;
-  auto miss = [&] {
-    stats_.misses.fetch_add(1, std::memory_order_relaxed);
-    return r;
-  };
+  LookupResult r;  // every return is `return r` (no copy: the caller's object is built in place)
+  auto miss = [this] { stats_.misses.fetch_add(1, std::memory_order_relaxed); };
   const int64_t found = find(key);
-  if (found < 0) return miss();
+  if (found < 0) {
+    miss();
+    return r;
+  }
   const uint32_t idx = uint32_t(found);
   Entry& e = slots_[idx];
   const uint64_t age = now_ms >= e.insertedMs ? now_ms - e.insertedMs : 0;
@@ -639,13 +669,20 @@ LookupResult Cache::lookup(const Key& key, std::span<const uint8_t> query, const
     if (age >= ttlMs + stale) {
       remove(idx);
       stats_.evictions[size_t(EvictReason::kExpired)].fetch_add(1, std::memory_order_relaxed);
-      return miss();
+      miss();
+      return r;
     }
-    if (serve != Serve::kStaleToo) return miss();
+    if (serve != Serve::kStaleToo) {
+      miss();
+      return r;
+    }
   }
   // The question as asked has the stored one's length (same name, maybe other case).
   const size_t qEnd = dns::kHeaderSize + e.nameLen + 4;
-  if (q.questionEnd != qEnd || query.size() < qEnd) return miss();
+  if (q.questionEnd != qEnd || query.size() < qEnd) {
+    miss();
+    return r;
+  }
 
   const bool edns = q.edns.present;
   const size_t optLen = edns ? kOptSize : 0;
@@ -656,8 +693,11 @@ LookupResult Cache::lookup(const Key& key, std::span<const uint8_t> query, const
   uint8_t* o = out.data();
 
   if (size_t{e.msgLen} + optLen > cap) {
-    if (qEnd + optLen > cap) return miss();  // not even the question fits: caller's fallback
-    std::memcpy(o, query.data(), qEnd);      // ID and question as asked
+    if (qEnd + optLen > cap) {  // not even the question fits: caller's fallback
+      miss();
+      return r;
+    }
+    copyWords(o, query.data(), qEnd);  // ID and question as asked
     dns::putU16(o + dns::kOffFlags, flags | dns::kFlagTC);
     dns::putU16(o + dns::kOffQd, 1);
     dns::putU16(o + dns::kOffAn, 0);
@@ -668,10 +708,10 @@ LookupResult Cache::lookup(const Key& key, std::span<const uint8_t> query, const
     r.truncated = true;
     stats_.truncated.fetch_add(1, std::memory_order_relaxed);
   } else {
-    std::memcpy(o, e.block, e.msgLen);
-    std::memcpy(o, query.data(), 2);  // ID
+    copyWords(o, query.data(), qEnd);                          // ID and question as asked
+    std::memcpy(o + dns::kOffQd, e.block + dns::kOffQd, 8);     // the stored counts
+    std::memcpy(o + qEnd, e.block + qEnd, e.msgLen - qEnd);     // the records
     dns::putU16(o + dns::kOffFlags, flags);
-    std::memcpy(o + dns::kHeaderSize, query.data() + dns::kHeaderSize, qEnd - dns::kHeaderSize);
     const uint16_t* offs = e.ttlOffs();
     if (fresh) {
       const uint32_t age_s = uint32_t(age / 1000);

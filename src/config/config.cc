@@ -1,5 +1,6 @@
 #include "hdnsd/config/config.h"
 
+#include <algorithm>
 #include <charconv>
 #include <cstdio>
 #include <cstdlib>
@@ -15,6 +16,7 @@
 #include "hdnsd/policy/spread.h"
 #include "hdnsd/query/acl.h"
 #include "hdnsd/upstream/upstreams.h"
+#include "hdnsd/util/cpus.h"
 
 namespace hdnsd::config {
 namespace {
@@ -192,11 +194,36 @@ const std::vector<Option>& options() {
          c.lameduck_s = s;
          return std::nullopt;
        }},
+      {"workers", "N", false,
+       "query loops, each with its own sockets (SO_REUSEPORT), cache and upstream channel (default: one per "
+       "usable CPU, at most 64)",
+       [](Config& c, const std::string& v) -> std::optional<std::string> {
+         uint64_t n;
+         if (auto e = parseUint(v, 1, kMaxWorkers, &n)) return e;
+         c.workers = static_cast<uint32_t>(n);
+         return std::nullopt;
+       }},
       {"user", "NAME", false,
        "started as root: drop to this user after binding the sockets (default nobody; not root: no change)",
        [](Config& c, const std::string& v) -> std::optional<std::string> {
          if (v.empty()) return std::string("expected a user name or uid");
          c.user = v;
+         return std::nullopt;
+       }},
+      {"state-file", "PATH", false,
+       "warm restart: save the cluster view and the hottest cache answers here (e.g. on tmpfs) and "
+       "serve them at the next start until the first sync (default: off)",
+       [](Config& c, const std::string& v) -> std::optional<std::string> {
+         if (v.empty() || v.back() == '/') return "expected a file path, got \"" + v + "\"";
+         c.stateFile = v;
+         return std::nullopt;
+       }},
+      {"state-file-interval", "SECONDS", false,
+       "with --state-file, also write it this often when something changed; 0: only at shutdown (default 60)",
+       [](Config& c, const std::string& v) -> std::optional<std::string> {
+         uint64_t n;
+         if (auto e = parseUint(v, 0, 86400, &n)) return e;
+         c.stateFileInterval_s = static_cast<uint32_t>(n);
          return std::nullopt;
        }},
       {"tcp-idle-timeout", "SECONDS", false,
@@ -654,7 +681,10 @@ std::string toJson(const Config& c) {
   j["query-log"] = c.queryLog ? "true" : "false";
   j["query-log-sample"] = c.queryLogSample;
   j["lameduck"] = c.lameduck_s;
+  j["workers"] = workersFor(c);
   if (!c.user.empty()) j["user"] = c.user;
+  if (!c.stateFile.empty()) j["state-file"] = c.stateFile;
+  j["state-file-interval"] = c.stateFileInterval_s;
   j["tcp-idle-timeout"] = c.tcpIdleTimeout_ms / 1000.0;
   j["max-tcp-connections"] = c.maxTcpConnections;
   j["tcp-max-pending-bytes"] = c.tcpMaxPendingBytes;
@@ -697,6 +727,12 @@ std::string toJson(const Config& c) {
   // A flag's value need not be UTF-8 (`--user $'\x92'`): dump() would throw (found by
   // fuzz_config, corpus: crash_invalid_utf8_flag); replace such bytes with U+FFFD instead.
   return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+uint32_t workersFor(const Config& c) {
+  if (c.workers != 0) return c.workers;
+  static const uint32_t kUsable = std::min<uint32_t>(util::usableCpus(), kMaxWorkers);  // read once
+  return kUsable;
 }
 
 }  // namespace hdnsd::config

@@ -47,7 +47,7 @@ const char* parseErrorName(ParseError e) noexcept {
 }
 
 Result<void, ParseError> parseQuery(std::span<const uint8_t> pkt, Query* out) noexcept {
-  *out = Query{};
+  out->reset();
   if (pkt.size() < kHeaderSize) return Unexpected{ParseError::kShortHeader};
   const uint8_t* p = pkt.data();
   out->id = getU16(p + kOffId);

@@ -146,12 +146,6 @@ void ResponseWriter::setRcode(Rcode rc) noexcept {
   putU16(f, static_cast<uint16_t>((getU16(f) & ~0x000Fu) | low));
 }
 
-void ResponseWriter::setFlags(uint16_t bits) noexcept {
-  if (pos_ < kHeaderSize) return;
-  uint8_t* f = buf_.data() + kOffFlags;
-  putU16(f, static_cast<uint16_t>(getU16(f) | bits));
-}
-
 void ResponseWriter::clearFlags(uint16_t bits) noexcept {
   if (pos_ < kHeaderSize) return;
   uint8_t* f = buf_.data() + kOffFlags;
@@ -210,25 +204,50 @@ bool ResponseWriter::writeName(std::string_view wire, bool compress) noexcept {
   return true;
 }
 
-bool ResponseWriter::addRecord(Section s, Owner owner, uint16_t type, uint16_t cls, uint32_t ttl_s,
-                               RdataView rdata) noexcept {
+void ResponseWriter::registerName(size_t at) noexcept {
+  // As writeName(.., false) registers the name it writes: at least one label, within pointer
+  // reach, while the table has room.
+  if (buf_[at] != 0 && at <= kMaxPointerTarget && targetCount_ < kMaxCompressionTargets)
+    targets_[targetCount_++] = static_cast<uint16_t>(at);
+}
+
+bool ResponseWriter::writeOwner(Section s, Owner owner) noexcept {
   const size_t si = static_cast<size_t>(s);
   if (si > 2 || pos_ < kHeaderSize) return false;
   for (size_t later = si + 1; later < 3; ++later) {
     if (counts_[later] != 0) return false;  // sections go in order on the wire
   }
   if (counts_[si] == 0xFFFF) return false;
-
-  const Mark m = mark();
   if (owner.wire.empty()) {
     // The question's name: only if there is a question to point to.
     if (getU16(buf_.data() + kOffQd) != 1 || !room(2)) return false;
     putU16(buf_.data() + pos_, kPointerToQuestion);
     pos_ += 2;
-  } else if (!writeName(owner.wire, true)) {
+    return true;
+  }
+  return writeName(owner.wire, true);  // writes nothing when it fails
+}
+
+bool ResponseWriter::addRecordWire(Section s, Owner owner, std::span<const uint8_t> tail,
+                                   size_t nameAt) noexcept {
+  const Mark m = mark();
+  if (!writeOwner(s, owner)) return false;
+  if (!room(tail.size())) {
     rollback(m);
     return false;
   }
+  copyTail(buf_.data() + pos_, tail.data(), tail.size());
+  if (nameAt > 0 && nameAt < tail.size()) registerName(pos_ + nameAt);  // an SRV target
+  pos_ += tail.size();
+  ++counts_[static_cast<size_t>(s)];
+  return true;
+}
+
+bool ResponseWriter::addRecord(Section s, Owner owner, uint16_t type, uint16_t cls, uint32_t ttl_s,
+                               RdataView rdata) noexcept {
+  const size_t si = static_cast<size_t>(s);
+  const Mark m = mark();
+  if (!writeOwner(s, owner)) return false;
   if (!room(10)) {
     rollback(m);
     return false;
@@ -292,10 +311,6 @@ bool ResponseWriter::addRecord(Section s, Owner owner, uint16_t type, uint16_t c
   putU16(buf_.data() + rdStart - 2, static_cast<uint16_t>(pos_ - rdStart));
   ++counts_[si];
   return true;
-}
-
-ResponseWriter::Mark ResponseWriter::mark() const noexcept {
-  return Mark{pos_, {counts_[0], counts_[1], counts_[2]}, targetCount_};
 }
 
 void ResponseWriter::rollback(const Mark& m) noexcept {

@@ -627,7 +627,7 @@ void ApiSource::fallBackToEndpoints(Watch& w) {
       model_->eraseSlice(k);
     }
   };
-  if (building_) frozenOps_.push_back(drop);  // the thread pool is reading the model
+  if (frozen()) frozenOps_.push_back(drop);  // the thread pool is reading the model
   else drop();
   for (auto it = watches_.begin(); it != watches_.end(); ++it)
     if (it->get() == &w) {
@@ -680,8 +680,8 @@ std::string ApiSource::problem() const {
 
 void ApiSource::apply(Watch& w, ApiObject&& obj, bool deleted, double arrival_s) {
   if (w.resource == Resource::kPods) return applyPod(w, obj, deleted);  // not in the model: no freeze
-  if (building_) {
-    // The thread pool is reading model_: hold the update until the build is done.
+  if (frozen()) {
+    // The thread pool is reading model_: hold the update until the build (or save) is done.
     auto held = std::make_shared<ApiObject>(std::move(obj));
     Watch* wp = &w;
     frozenOps_.push_back([this, wp, held, deleted, arrival_s] { applyNow(*wp, *held, deleted, arrival_s); });
@@ -862,11 +862,31 @@ void ApiSource::finishFullBuild(std::shared_ptr<const cluster::Snapshot> snap, d
     }
   }
   coveredByBuild_.reset();
+  thaw();
+}
+
+void ApiSource::thaw() noexcept {
+  if (closed_) {
+    frozenOps_.clear();  // they point at watches close() destroyed
+    return;
+  }
+  if (frozen()) return;
   // Apply what arrived meanwhile; that marks services dirty and schedules an incremental publish.
   auto ops = std::move(frozenOps_);
   frozenOps_.clear();
   for (auto& op : ops) op();
   schedulePublish();
+}
+
+std::shared_ptr<const cluster::ClusterModel> ApiSource::holdModel() noexcept {
+  ++holds_;
+  return model_;
+}
+
+void ApiSource::releaseModel() noexcept {
+  if (holds_ == 0) return;
+  --holds_;
+  thaw();
 }
 
 void ApiSource::setViewOptions(const cluster::ViewOptions& v) {

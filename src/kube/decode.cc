@@ -256,15 +256,20 @@ Result<cluster::ClusterModel, std::string> decodeList(std::string_view text) {
 }
 
 Result<cluster::ClusterModel, std::string> decodeList(std::string_view text, DecodeStats* stats) {
-  DecodeStats local;
-  DecodeStats& st = stats != nullptr ? *stats : local;
-  st = {};
   json root;
   try {
     root = json::parse(text);
   } catch (const json::exception& e) {
+    if (stats != nullptr) *stats = {};
     return Unexpected{std::string("invalid JSON: ") + e.what()};
   }
+  return decodeListJson(root, stats);
+}
+
+Result<cluster::ClusterModel, std::string> decodeListJson(const json& root, DecodeStats* stats) {
+  DecodeStats local;
+  DecodeStats& st = stats != nullptr ? *stats : local;
+  st = {};
   if (!root.is_object()) return Unexpected{std::string("top level: expected an object")};
 
   cluster::ClusterModel model;

@@ -48,6 +48,30 @@ uint64_t Histogram::count() const noexcept {
   return n;
 }
 
+void appendHistogram(FamilyData& f, const Labels& labels, std::span<const Histogram* const> parts) {
+  if (parts.empty()) return;
+  auto bounds = parts[0]->upperBounds();
+  std::vector<uint64_t> counts(bounds.size() + 1, 0);
+  double sum = 0;
+  for (const Histogram* h : parts) {
+    HDNSD_CHECK(std::equal(bounds.begin(), bounds.end(), h->upperBounds().begin(), h->upperBounds().end()));
+    for (size_t i = 0; i < counts.size(); ++i) counts[i] += h->bucketCount(i);
+    sum += h->sum();
+  }
+  auto with = [&labels](std::string le) {
+    Labels l = labels;
+    l.push_back({"le", std::move(le)});
+    return l;
+  };
+  uint64_t cumulative = 0;
+  for (size_t i = 0; i < counts.size(); ++i) {
+    cumulative += counts[i];
+    f.samples.push_back({"_bucket", with(i < bounds.size() ? formatValue(bounds[i]) : "+Inf"), double(cumulative)});
+  }
+  f.samples.push_back({"_sum", labels, sum});
+  f.samples.push_back({"_count", labels, double(cumulative)});
+}
+
 // ---- text helpers ----
 
 std::string escapeLabelValue(std::string_view v) {

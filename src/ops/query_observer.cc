@@ -107,6 +107,13 @@ QueryObserver::QueryObserver(metrics::Registry& reg) {
         kQueryDurationBuckets, {{"source", sourceName(Source(s))}});
 }
 
+QueryObserver::QueryObserver() {
+  for (size_t s = 0; s < size_t(Source::kCount); ++s) {
+    own_[s] = std::make_unique<metrics::Histogram>(kQueryDurationBuckets);
+    durations_[s] = own_[s].get();
+  }
+}
+
 void QueryObserver::setLog(const QueryLogOptions& o) noexcept {
   log_ = o;
   if (log_.sampleEvery == 0) log_.sampleEvery = 1;

@@ -82,14 +82,9 @@ void Spreader::setOptions(const SpreaderOptions& opts) noexcept {
   if (opts.seed != 0 && opts.seed != seed) rng_.reseed(opts.seed);
 }
 
-uint32_t Spreader::nextCount(uint64_t key) noexcept {
-  Slot& s = counters_[key % kCounterSlots];
-  const uint32_t tag = static_cast<uint32_t>(key >> 32) | 1u;  // 0 marks a never-used slot
-  if (s.tag != tag) {
-    s.tag = tag;
-    s.count = static_cast<uint32_t>(rng_.next() >> 32);  // a random start: no herd on record 0
-  }
-  return s.count++;
+void Spreader::claim(Slot& s, uint32_t tag) noexcept {
+  s.tag = tag;
+  s.count = static_cast<uint32_t>(rng_.next() >> 32);  // a random start: no herd on record 0
 }
 
 uint32_t Spreader::forwardedShift(uint64_t nameHash, size_t n) noexcept {
@@ -116,23 +111,17 @@ size_t Spreader::sortByKeys(size_t m, size_t k, std::span<uint32_t> out) noexcep
 
 size_t Spreader::order(const SetSpread& s, size_t n, std::span<const uint8_t> client,
                        std::span<uint32_t> out) noexcept {
-  if (n == 0 || out.empty()) return 0;
-  const size_t m = std::min(n, kMaxOrdered);
-  size_t k = std::min(m, out.size());
-  const Kind kind = s.managed ? kindFor(s) : Kind::kNone;
-  if (s.managed) {
-    const uint32_t cap = s.maxAnswers != 0 ? s.maxAnswers : opts_.maxAnswers;
-    if (cap != 0 && cap < k) k = cap;
+  const Rotation r = rotation(s, n, out.size());
+  if (r.count == 0) return 0;
+  if (r.rotates() || n == 1) {  // none, round-robin: a rotation by r.first
+    for (size_t i = 0, j = r.first; i < r.count; ++i, j = j + 1 == n ? 0 : j + 1) out[i] = static_cast<uint32_t>(j);
+    return r.count;
   }
-  if (kind == Kind::kNone || n == 1) {
-    for (size_t i = 0; i < k; ++i) out[i] = static_cast<uint32_t>(i);
-    return k;
-  }
-  if (kind == Kind::kRoundRobin) {
-    const size_t start = nextCount(s.key) % n;
-    for (size_t i = 0; i < k; ++i) out[i] = static_cast<uint32_t>((start + i) % n);
-    return k;
-  }
+  return orderBy(r.kind, s, n, std::min(n, kMaxOrdered), r.count, client, out);
+}
+
+size_t Spreader::orderBy(Kind kind, const SetSpread& s, size_t n, size_t m, size_t k,
+                         std::span<const uint8_t> client, std::span<uint32_t> out) noexcept {
   // The other policies order a window of m candidates; for n <= kMaxOrdered it is every
   // record, for bigger sets it moves on by one per query.
   const size_t wstart = n > m ? nextCount(s.key) % n : 0;

@@ -30,12 +30,26 @@ Outcome outcomeOf(Rcode rc) noexcept {
   return Outcome::kServFail;
 }
 
-// Appends a whole RRset or nothing: a partial RRset must never reach a client (RFC 2181 5).
-bool appendRrset(ResponseWriter& w, Section s, Owner owner, const cluster::RrSet& set,
-                 uint32_t ttl_s) noexcept {
+// The records of a compiled set, whole or nothing (a partial RRset must never reach a client,
+// RFC 2181 5): an opaque type's as their precompiled wire tails (TYPE .. RDATA, the view's TTL
+// in them: one copy each), a name type's through the writer, which compresses the names.
+// `pick(j)` is the index of the j-th record to write. The snapshot is only read.
+template <class Pick>
+bool appendRecords(ResponseWriter& w, Section s, Owner owner, const cluster::RrSet& set, size_t n, Pick&& pick,
+                   uint32_t ttl_s) noexcept {
+  const cluster::Records& rs = set.rdatas;
+  if (rs.hasWireTails()) {
+    const size_t nameAt = set.type == dns::kTypeSRV ? cluster::Records::kTailHeader + 6 : 0;  // SRV target
+    if (const size_t size = rs.fixedSize(); size != 0) {  // A, AAAA: one size, no offsets to read
+      const uint8_t* base = rs.stored(0).data();
+      return w.addRRsetWire(s, owner, n, [&](size_t j) { return std::span(base + pick(j) * size, size); }, nameAt,
+                            size);
+    }
+    return w.addRRsetWire(s, owner, n, [&](size_t j) { return rs.stored(pick(j)); }, nameAt);
+  }
   auto m = w.mark();
-  for (const auto& rd : set.rdatas) {
-    if (!w.addRecord(s, owner, set.type, dns::kClassIN, ttl_s, rd.view())) {
+  for (size_t j = 0; j < n; ++j) {
+    if (!w.addRecord(s, owner, set.type, dns::kClassIN, ttl_s, rs[pick(j)].view())) {
       w.rollback(m);
       return false;
     }
@@ -43,41 +57,39 @@ bool appendRrset(ResponseWriter& w, Section s, Owner owner, const cluster::RrSet
   return true;
 }
 
-// Load spreading: the records of `set` chosen by the policy, in its order (`order` holds
-// indices into set.rdatas). Whole or nothing, like appendRrset. The snapshot is only read.
-bool appendOrdered(ResponseWriter& w, Section s, Owner owner, const cluster::RrSet& set,
-                   std::span<const uint32_t> order, uint32_t ttl_s) noexcept {
-  auto m = w.mark();
-  for (uint32_t i : order) {
-    if (!w.addRecord(s, owner, set.type, dns::kClassIN, ttl_s, set.rdatas[i].view())) {
-      w.rollback(m);
-      return false;
-    }
-  }
-  return true;
+bool appendRrset(ResponseWriter& w, Section s, Owner owner, const cluster::RrSet& set, uint32_t ttl_s) noexcept {
+  return appendRecords(w, s, owner, set, set.rdatas.size(), [](size_t j) { return j; }, ttl_s);
 }
 
-// The additional records that go with the chosen records (an SRV answer cut to --max-answers
-// carries only its own targets' addresses), or all of them when the set does not say.
-void appendExtras(ResponseWriter& w, std::span<const cluster::Extra> extras, const cluster::RrSet& set,
-                  std::span<const uint32_t> order, uint32_t ttl_s) noexcept {
+// The answer: k records of `set`, the j-th being pick(j) (the spreading policy's choice), then
+// the additional records that go with them (an SRV answer cut to --max-answers carries only
+// its own targets' addresses), or all of them when the set does not say. The additional
+// section is optional (RFC 2181 9): what does not fit is left out. False if the answer
+// records do not fit (then nothing was written).
+template <class Pick>
+bool writeAnswer(ResponseWriter& w, Owner owner, const cluster::RrSet& set, std::span<const cluster::Extra> extras,
+                 size_t k, Pick&& pick, uint32_t ttl_s) noexcept {
+  if (!appendRecords(w, Section::kAnswer, owner, set, k, pick, ttl_s)) return false;
+  if (extras.empty()) return true;
   auto one = [&](const cluster::Extra& e) {
     if (e.rrset) appendRrset(w, Section::kAdditional, Owner::name(e.ownerWire), *e.rrset, ttl_s);
   };
-  const auto& ranges = set.spread.extras;
+  const auto& ranges = set.spread().extras;
   if (ranges.size() != set.rdatas.size()) {
     for (const auto& e : extras) one(e);
-    return;
+    return true;
   }
-  for (uint32_t i : order)
-    for (uint32_t j = ranges[i].first; j < ranges[i].first + ranges[i].second && j < extras.size(); ++j)
-      one(extras[j]);
+  for (size_t j = 0; j < k; ++j) {
+    const auto [first, count] = ranges[pick(j)];
+    for (uint32_t x = first; x < first + count && x < extras.size(); ++x) one(extras[x]);
+  }
+  return true;
 }
 
 // SOA minimum (the last 4 bytes of its RDATA) caps the negative-caching TTL (RFC 2308 3).
 uint32_t soaNegativeTtl(const cluster::RrSet& soa, uint32_t ttl_s) noexcept {
   if (soa.rdatas.empty() || soa.rdatas[0].bytes.size() < 4) return ttl_s;
-  const auto& b = soa.rdatas[0].bytes;
+  const std::string_view b = soa.rdatas[0].bytes;
   uint32_t minimum = dns::getU32(reinterpret_cast<const uint8_t*>(b.data()) + b.size() - 4);
   return minimum < ttl_s ? minimum : ttl_s;
 }
@@ -88,6 +100,15 @@ constexpr size_t kForward = SIZE_MAX;
 // RFC 8482 lets an ANY query be answered with any one RRset; try the ones clients want.
 constexpr uint16_t kAnyOrder[] = {dns::kTypeA,   dns::kTypeAAAA, dns::kTypeCNAME, dns::kTypeSRV,
                                   dns::kTypePTR, dns::kTypeTXT,  dns::kTypeSOA};
+
+// RFC 8482 lets an ANY query be answered with any one RRset: the first that exists.
+Lookup lookupAny(const cluster::Snapshot& view, const dns::NameKey& name) noexcept {
+  for (uint16_t type : kAnyOrder) {
+    Lookup found = view.lookup(name, type);
+    if (found.kind != Lookup::Kind::kNoData || type == kAnyOrder[std::size(kAnyOrder) - 1]) return found;
+  }
+  return {};
+}
 
 }  // namespace
 
@@ -177,8 +198,6 @@ size_t Responder::respond(std::span<const uint8_t> pkt, std::span<uint8_t> out, 
     }
   }
   if (limit > out.size()) limit = out.size();
-  if (!w.start(pkt, q, limit)) return 0;
-  if (recursionAvailable_) w.setFlags(dns::kFlagRA);
   // Counts answers the amplification cap truncated (those sent later from upstream are not).
   auto sent = [&](size_t n) {
     if (capped && n > 2 && (out[2] & 0x02) != 0) bump(stats_.udpAmplificationCapped);
@@ -194,7 +213,15 @@ size_t Responder::respond(std::span<const uint8_t> pkt, std::span<uint8_t> out, 
              q.qtype == dns::kTypeIXFR) {
     rc = Rcode::kRefused;
   } else if (recursionAvailable_ && !dns::isAtOrBelow(q.qname.wire(), zoneWire_)) {
+    // The forwarder writes the whole answer itself (a cache hit now, an upstream answer later),
+    // so no writer is started for it. (start() cannot fail here: a question is at most 271
+    // bytes and `limit` at least 512.)
     return sent(forward(pkt, q, out, limit, t, client));
+  }
+  if (!w.start(pkt, q, limit)) return 0;
+  if (recursionAvailable_) w.setFlags(dns::kFlagRA);
+  if (rc != Rcode::kNoError) {
+    // NOTIMP, BADVERS or REFUSED: written below
   } else if (const cluster::Snapshot* view = snapshot_.get()) {
     // A partial view's unserved names come back as kForward too: routed like any other name
     // (a --stub-zone for the cluster domain, else the default upstreams) and cached negatively.
@@ -213,15 +240,7 @@ size_t Responder::respond(std::span<const uint8_t> pkt, std::span<uint8_t> out, 
 size_t Responder::answerFromView(const cluster::Snapshot& view, const dns::Query& q, ResponseWriter& w,
                                  Transport t, const upstream::Client* client, Owner owner) noexcept {
   source_ = ops::Source::kView;
-  Lookup found;
-  if (q.qtype == dns::kTypeANY) {
-    for (uint16_t type : kAnyOrder) {
-      found = view.lookup(q.qname, type);
-      if (found.kind != Lookup::Kind::kNoData) break;
-    }
-  } else {
-    found = view.lookup(q.qname, q.qtype);
-  }
+  Lookup found = q.qtype == dns::kTypeANY ? lookupAny(view, q.qname) : view.lookup(q.qname, q.qtype);
   // Snapshot::partialZone (--headless-only): the view holds only part of the zone, so a name it
   // lacks may exist (a ClusterIP service): forward it (REFUSED without a forwarder), never NXDOMAIN.
   if (found.kind == Lookup::Kind::kNxDomain && view.partialZone()) found.kind = Lookup::Kind::kNotInZone;
@@ -236,20 +255,29 @@ size_t Responder::answerFromView(const cluster::Snapshot& view, const dns::Query
     case Lookup::Kind::kAnswer: {
       w.setFlags(dns::kFlagAA);
       // Load spreading (--policy, --max-answers, hdnsd.io/* annotations): which records and
-      // in what order, as indices into the immutable RrSet, on the stack (16 KiB).
-      std::array<uint32_t, policy::kMaxOrdered> order;
+      // in what order. A rotation of the stored order (none, round-robin: the usual) is
+      // walked as it is; the other policies write indices into the immutable RrSet, on the
+      // stack (16 KiB).
       const cluster::RrSet& set = *found.answer;
-      const auto clientAddr = client ? client->addressBytes() : std::span<const uint8_t>();
-      const size_t k = spreader_.order(set.spread, set.rdatas.size(), clientAddr, order);
-      const std::span<const uint32_t> chosen(order.data(), k);
-      if (!appendOrdered(w, Section::kAnswer, owner, set, chosen, ttl)) {
+      const size_t n = set.rdatas.size();
+      const policy::Spreader::Rotation rot = spreader_.rotation(set.spread(), n);
+      bool fits;
+      if (rot.rotates()) {
+        fits = writeAnswer(w, owner, set, found.additional, rot.count, [first = rot.first, n](size_t j) {
+          const size_t i = first + j;
+          return i < n ? i : i - n;
+        }, ttl);
+      } else {
+        std::array<uint32_t, policy::kMaxOrdered> order;
+        const auto clientAddr = client ? client->addressBytes() : std::span<const uint8_t>();
+        const size_t k = spreader_.order(set.spread(), n, clientAddr, order);
+        fits = writeAnswer(w, owner, set, found.additional, k, [&order](size_t j) { return order[j]; }, ttl);
+      }
+      if (!fits) {
         // Does not fit in this UDP answer: TC=1 and no records, the client retries over TCP.
         w.setFlags(dns::kFlagTC);
         bump(stats_.truncated[size_t(t)]);
-        return done(w, &q, t, Outcome::kNoError);
       }
-      // The additional section is optional (RFC 2181 9): leave out what does not fit, no TC.
-      appendExtras(w, found.additional, set, chosen, ttl);
       return done(w, &q, t, Outcome::kNoError);
     }
     case Lookup::Kind::kSynthAddress: {

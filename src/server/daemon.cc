@@ -31,15 +31,19 @@ query::ResponderOptions responderOptions(const config::Config& c) {
 }  // namespace
 
 Daemon::Daemon(uv_loop_t* loop, std::vector<std::string> args, config::Config cfg)
-    : loop_(loop), args_(std::move(args)), cfg_(std::move(cfg)), responder_(responderOptions(cfg_), stats_),
-      observer_(registry_) {
+    : loop_(loop), args_(std::move(args)), cfg_(std::move(cfg)) {
   log::setLevel(cfg_.logLevel);
-  stats_.tap = &observer_;
   applyOpsConfig();
+  // --workers (a restart changes it): worker 0 on this loop, the others on their own threads.
+  const size_t n = config::workersFor(cfg_);
+  workersWithUdp_ = n;
+  for (size_t i = 0; i < n; ++i)
+    workers_.push_back(std::make_unique<Worker>(i, i == 0 ? loop_ : nullptr, workerSettings(),
+                                                [this] { onWorkerUdpClosed(); }));
   registerMetrics();
 }
 
-Daemon::~Daemon() = default;
+Daemon::~Daemon() = default;  // workers_ first: threads joined before what they use goes
 
 cluster::ViewOptions Daemon::viewOptions() const {
   cluster::ViewOptions v;
@@ -54,9 +58,40 @@ cluster::ViewOptions Daemon::viewOptions() const {
   return v;
 }
 
+// Limits that bound the whole process (connections, per client, cache entries and bytes) are
+// split evenly over the workers, rounded up; per-connection ones apply to each.
+uint32_t Daemon::share(uint64_t total) const noexcept {
+  const uint64_t n = config::workersFor(cfg_);
+  return uint32_t((total + n - 1) / n);
+}
+
 TcpLimits Daemon::tcpLimits() const {
-  return {cfg_.tcpIdleTimeout_ms, cfg_.maxTcpConnections, cfg_.tcpMaxPendingBytes, cfg_.tcpMaxInFlight,
-          cfg_.maxTcpConnectionsPerClient};
+  return {cfg_.tcpIdleTimeout_ms, share(cfg_.maxTcpConnections), cfg_.tcpMaxPendingBytes, cfg_.tcpMaxInFlight,
+          share(cfg_.maxTcpConnectionsPerClient)};
+}
+
+Worker::Settings Daemon::workerSettings() const {
+  Worker::Settings s;
+  s.responder = responderOptions(cfg_);
+  s.tcp = tcpLimits();
+  s.queryLog.enabled = cfg_.queryLog;
+  s.queryLog.sampleEvery = cfg_.queryLogSample;
+  s.queryLog.format = cfg_.logFormat;
+  return s;
+}
+
+void Daemon::publishSettings() {
+  for (auto& w : workers_) w->setSettings(workerSettings());
+}
+
+void Daemon::publishSnapshot(std::shared_ptr<const cluster::Snapshot> s) {
+  view_ = s;
+  for (auto& w : workers_) w->setSnapshot(s);
+}
+
+void Daemon::publishPodIndex(std::shared_ptr<const autopath::PodIndex> idx) {
+  podIndex_ = idx;
+  for (auto& w : workers_) w->setPodIndex(idx);
 }
 
 Result<void, std::string> Daemon::start() {
@@ -73,6 +108,8 @@ Result<void, std::string> Daemon::start() {
     LOG_INFO("http: /health /ready /metrics on %s", cfg_.metrics->text().c_str());
   }
   if (auto r = startOps(); !r) return r;  // every socket is bound: drop root now
+  for (auto& w : workers_)
+    if (auto r = w->run(); !r) return r;
   // The cluster source: --kube-api, else --endpoints-file, else (in a pod) the in-cluster API,
   // else an empty zone. Both flags at once are refused by the config parser; in a pod,
   // --endpoints-file wins over the in-cluster environment.
@@ -85,9 +122,10 @@ Result<void, std::string> Daemon::start() {
   } else {
     // No source configured: serve an empty cluster (every cluster name NXDOMAIN) rather than
     // SERVFAIL forever. The Kubernetes API source will be the other choice.
-    responder_.setSnapshot(cluster::Snapshot::build({}, viewOptions()));
+    publishSnapshot(cluster::Snapshot::build({}, viewOptions()));
     LOG_WARN("no --endpoints-file: serving an empty cluster zone %s", cfg_.clusterDomain.c_str());
   }
+  startStateFile();
   afterLoad();
   return {};
 }
@@ -111,17 +149,19 @@ Result<void, std::string> Daemon::startForwarding() {
              cfg_.clusterDomain.c_str());
     return {};
   }
+  // One cache per worker (no lock per query; each warms its own), sharing --cache-size and
+  // --cache-max-bytes: memory stays what the flags say.
   cache::Config cc = cfg_.cache;
   cc.ednsUdpSize = cfg_.ednsUdpSize;
-  cache_ = std::make_unique<cache::Cache>(cc);
-  forwarder_ = std::make_unique<upstream::Forwarder>(loop_, stats_, cache_.get());
+  cc.maxEntries = share(cc.maxEntries);
+  cc.maxBytes = share(cc.maxBytes);
   upstream::ForwarderOptions fo;
   fo.timeout_ms = cfg_.upstreamTimeout_ms;
   fo.tries = cfg_.upstreamTries;
   fo.ednsUdpSize = cfg_.ednsUdpSize;
   fo.aaaa = cfg_.aaaa;
-  if (auto r = forwarder_->configure(*plan, fo, registry_); !r) return Unexpected{r.error()};
-  responder_.setForwarder(forwarder_.get());
+  for (auto& w : workers_)
+    if (auto r = w->startForwarding(*plan, fo, cc, registry_); !r) return Unexpected{r.error()};
   return {};
 }
 
@@ -147,11 +187,11 @@ Result<void, std::string> Daemon::startApiSource() {
                                       [this] { return api_ ? api_->problem() : std::string(); });
   api_ = std::make_unique<kube::ApiSource>(loop_, std::move(o), registry_,
                                            [this](std::shared_ptr<const cluster::Snapshot> s) {
-                                             responder_.setSnapshot(std::move(s));
+                                             publishSnapshot(std::move(s));
                                              readiness_.markLoaded(apiSource_);
                                              afterLoad();
                                            });
-  api_->setOnPods([this](std::shared_ptr<const autopath::PodIndex> idx) { responder_.setPodIndex(std::move(idx)); });
+  api_->setOnPods([this](std::shared_ptr<const autopath::PodIndex> idx) { publishPodIndex(std::move(idx)); });
   return api_->start();
 }
 
@@ -163,7 +203,7 @@ void Daemon::startEndpointsFile() {
   if (endpointsSource_ == SIZE_MAX) endpointsSource_ = readiness_.addSource(what, problem);
   endpoints_ = std::make_unique<kube::EndpointsFile>(
       loop_, cfg_.endpointsFile, viewOptions(), [this](std::shared_ptr<const cluster::Snapshot> s) {
-        responder_.setSnapshot(std::move(s));
+        publishSnapshot(std::move(s));
         readiness_.markLoaded(endpointsSource_);
         afterLoad();
       });
@@ -214,16 +254,19 @@ void Daemon::applyConfig(const config::Config& next) {
   bool metricsChanged = (next.metrics ? next.metrics->text() : "") != (cfg_.metrics ? cfg_.metrics->text() : "");
   if (listenChanged) LOG_WARN("reload: --listen changed; restart hdnsd to apply it");
   if (metricsChanged) LOG_WARN("reload: --metrics changed; restart hdnsd to apply it");
+  if (config::workersFor(next) != workers_.size()) LOG_WARN("reload: --workers changed; restart hdnsd to apply it");
+  if (next.stateFile != cfg_.stateFile || next.stateFileInterval_s != cfg_.stateFileInterval_s)
+    LOG_WARN("reload: --state-file or --state-file-interval changed; restart hdnsd to apply it");
   config::Config applied = next;
   applied.listen = cfg_.listen;
   applied.metrics = cfg_.metrics;
+  applied.workers = cfg_.workers;  // the limits split over the workers stay split over as many
   bool fileChanged = !api_ && applied.endpointsFile != cfg_.endpointsFile;  // API source: restart to switch
   cfg_ = std::move(applied);
 
   log::setLevel(cfg_.logLevel);
   applyOpsConfig();
-  responder_.setOptions(responderOptions(cfg_));
-  for (auto& t : tcp_) t->setLimits(tcpLimits());
+  publishSettings();
   if (fileChanged) {
     if (endpoints_) endpoints_->close();
     endpoints_.reset();
@@ -231,7 +274,7 @@ void Daemon::applyConfig(const config::Config& next) {
       startEndpointsFile();
       if (auto r = endpoints_->start(); !r) LOG_ERROR("reload: %s", r.error().c_str());
     } else {
-      responder_.setSnapshot(cluster::Snapshot::build({}, viewOptions()));
+      publishSnapshot(cluster::Snapshot::build({}, viewOptions()));
       if (endpointsSource_ != SIZE_MAX) readiness_.markLoaded(endpointsSource_);
     }
   } else if (endpoints_) {
@@ -239,7 +282,7 @@ void Daemon::applyConfig(const config::Config& next) {
   } else if (api_) {
     api_->setViewOptions(viewOptions());  // --kube-* changes need a restart
   } else {
-    responder_.setSnapshot(cluster::Snapshot::build({}, viewOptions()));
+    publishSnapshot(cluster::Snapshot::build({}, viewOptions()));
   }
   LOG_INFO("reload: configuration applied: %s", config::toJson(cfg_).c_str());
 }
@@ -251,58 +294,21 @@ void Daemon::shutdown() {
   notifier_.stopWatchdog();
   if (configWatch_) configWatch_->close();
   lameduckTimer_.reset();
-  // Read no more queries. A datagram already read was answered in its callback or waits for
-  // an upstream answer, which still goes out through its listener: the UDP sockets close once
-  // the forwarder has nothing in flight (or at the guard below). TCP connections stop reading
-  // and close once their answers are written.
-  for (auto& u : udp_) u->stopReading();
-  for (auto& t : tcp_) t->stopAccepting();
   if (endpoints_) endpoints_->close();
   if (api_) api_->close();
+  if (state_) state_->writeFinal();  // the loop runs until it is written
   if (http_) http_->close();
-  if (forwarder_) forwarder_->drainThenClose();  // clients still get their upstream answers
   signals_.clear();
-  int err = 0;
-  if (forwarder_ && forwarder_->inFlight() > 0 &&
-      (udpDrain_ = uvx::makeHandle<uv_timer_t>(loop_, &err, uv_timer_init))) {
-    udpDrain_->data = this;
-    uv_timer_start(
-        udpDrain_.get(),
-        [](uv_timer_t* t) {
-          auto* self = static_cast<Daemon*>(t->data);
-          if (self && self->forwarder_->inFlight() == 0) self->closeUdpAndInterface();
-        },
-        10, 10);
-  } else {
-    closeUdpAndInterface();
-  }
-  shutdownGuard_ = uvx::makeHandle<uv_timer_t>(loop_, &err, uv_timer_init);
-  if (shutdownGuard_) {
-    shutdownGuard_->data = this;
-    uv_timer_start(
-        shutdownGuard_.get(),
-        [](uv_timer_t* t) {
-          auto* self = static_cast<Daemon*>(t->data);
-          if (!self) return;
-          for (auto& tcp : self->tcp_) tcp->closeAll();  // clients that never read their answers
-          if (self->forwarder_) self->forwarder_->closeNow();  // upstreams that never answered
-          self->closeUdpAndInterface();
-          self->shutdownGuard_.reset();
-        },
-        1500, 0);
-    uv_unref(reinterpret_cast<uv_handle_t*>(shutdownGuard_.get()));  // must not hold the loop open
-  }
+  // Each worker stops reading, lets upstream answers still due reach their clients, then closes
+  // its sockets (Worker::stopServing); worker 0 does so on this loop, now.
+  for (auto& w : workers_) w->shutdown();
 }
 
-void Daemon::closeUdpAndInterface() noexcept {
-  udpDrain_.reset();
-  for (auto& u : udp_) u->close();
-  // Our DNS sockets are closed now (uv_close closes the fd at once): remove the interface and its
-  // rules unless another process (a surge pod, a socket unit) still holds the address.
-  if (interface_ && !interfaceDown_) {
-    interfaceDown_ = true;
-    interface_->tearDown();
-  }
+void Daemon::onWorkerUdpClosed() noexcept {
+  if (workersWithUdp_.fetch_sub(1) != 1) return;
+  // Every DNS socket of ours is closed now (uv_close closes the fd at once): remove the interface
+  // and its rules unless another process (a surge pod, a socket unit) still holds the address.
+  if (interface_) interface_->tearDown();
 }
 
 void Daemon::registerMetrics() {
@@ -311,11 +317,14 @@ void Daemon::registerMetrics() {
   registry_.addCollector([this](std::vector<metrics::FamilyData>& out) {
     using metrics::FamilyData;
     using metrics::Type;
+    // Every worker's counters summed (each worker counts into its own: no shared cache line).
+    query::QueryStats total;
+    for (const auto& w : workers_) query::addTo(total, w->stats());
     FamilyData q{"hdnsd_dns_queries_total", "DNS queries by transport, query type and outcome (rcode answered, or dropped).", Type::kCounter, {}};
     for (size_t t = 0; t < size_t(query::Transport::kCount); ++t)
       for (size_t ty = 0; ty < size_t(query::TypeBucket::kCount); ++ty)
         for (size_t o = 0; o < size_t(query::Outcome::kCount); ++o)
-          if (uint64_t n = stats_.queries[t][ty][o].load(std::memory_order_relaxed))
+          if (uint64_t n = total.queries[t][ty][o].load(std::memory_order_relaxed))
             q.add({{"transport", query::transportName(query::Transport(t))},
                    {"type", query::typeBucketName(query::TypeBucket(ty))},
                    {"rcode", query::outcomeName(query::Outcome(o))}},
@@ -324,42 +333,66 @@ void Daemon::registerMetrics() {
 
     FamilyData pe{"hdnsd_dns_parse_errors_total", "Queries that could not be parsed, by reason.", Type::kCounter, {}};
     for (size_t e = 0; e < size_t(dns::ParseError::kCount); ++e)
-      pe.add({{"reason", dns::parseErrorName(dns::ParseError(e))}}, double(stats_.parseErrors[e].load()));
+      pe.add({{"reason", dns::parseErrorName(dns::ParseError(e))}}, double(total.parseErrors[e].load()));
     out.push_back(std::move(pe));
 
     FamilyData tc{"hdnsd_dns_truncated_total", "Answers sent with TC=1 because they did not fit.", Type::kCounter, {}};
     for (size_t t = 0; t < size_t(query::Transport::kCount); ++t)
-      tc.add({{"transport", query::transportName(query::Transport(t))}}, double(stats_.truncated[t].load()));
+      tc.add({{"transport", query::transportName(query::Transport(t))}}, double(total.truncated[t].load()));
     out.push_back(std::move(tc));
 
     auto scalar = [&out](const char* name, const char* help, Type type, double v) {
       out.push_back(FamilyData{name, help, type, {}}.add({}, v));
     };
     scalar("hdnsd_udp_send_dropped_total", "UDP answers dropped because the socket and the send queue were full.",
-           Type::kCounter, double(stats_.udpSendDropped.load()));
+           Type::kCounter, double(total.udpSendDropped.load()));
     scalar("hdnsd_tcp_connections_accepted_total", "DNS TCP connections accepted.", Type::kCounter,
-           double(stats_.tcpConnectionsAccepted.load()));
+           double(total.tcpConnectionsAccepted.load()));
     scalar("hdnsd_tcp_connections_refused_total", "DNS TCP connections closed at once: over --max-tcp-connections.",
-           Type::kCounter, double(stats_.tcpConnectionsRefused.load()));
+           Type::kCounter, double(total.tcpConnectionsRefused.load()));
     scalar("hdnsd_tcp_idle_closed_total", "DNS TCP connections closed by the idle timeout.", Type::kCounter,
-           double(stats_.tcpIdleClosed.load()));
+           double(total.tcpIdleClosed.load()));
     scalar("hdnsd_tcp_bad_frames_total", "DNS TCP connections closed for a length prefix below 12 bytes.",
-           Type::kCounter, double(stats_.tcpBadFrames.load()));
+           Type::kCounter, double(total.tcpBadFrames.load()));
     scalar("hdnsd_tcp_connections_open", "DNS TCP connections open now.", Type::kGauge,
-           double(stats_.tcpConnectionsOpen.load()));
+           double(total.tcpConnectionsOpen.load()));
     scalar("hdnsd_tcp_per_client_refused_total",
            "DNS TCP connections closed at once: over --max-tcp-connections-per-client.", Type::kCounter,
-           double(stats_.tcpPerClientRefused.load()));
+           double(total.tcpPerClientRefused.load()));
     scalar("hdnsd_dns_acl_refused_total", "Queries from clients outside --allow (REFUSED, or dropped if malformed).",
-           Type::kCounter, double(stats_.aclRefused.load()));
+           Type::kCounter, double(total.aclRefused.load()));
     scalar("hdnsd_dns_amplification_truncated_total",
            "UDP answers sent with TC=1 because of --max-udp-amplification.", Type::kCounter,
-           double(stats_.udpAmplificationCapped.load()));
+           double(total.udpAmplificationCapped.load()));
 
-    upstream::collectMetrics(out, forwarder_.get(), cache_.get());
-    if (cfg_.autopath) autopath::collectMetrics(out, responder_.autopathStats(), responder_.podIndex().get());
+    FamilyData wq{"hdnsd_worker_queries_total",
+                  "DNS queries by worker (--workers: each has its own sockets; the kernel spreads clients over them).",
+                  Type::kCounter, {}};
+    FamilyData dur{"hdnsd_dns_query_duration_seconds",
+                   "Time from reading a DNS query to sending its answer, by where the answer came from "
+                   "(view, cache, upstream, local).",
+                   Type::kHistogram, {}};
+    std::vector<const upstream::Forwarder*> forwarders;
+    std::vector<const cache::Cache*> caches;
+    autopath::Stats autopathStats;
+    for (const auto& w : workers_) {
+      wq.add({{"worker", std::to_string(w->index())}}, double(query::totalQueries(w->stats())));
+      if (w->forwarder()) forwarders.push_back(w->forwarder());
+      if (w->cache()) caches.push_back(w->cache());
+      for (size_t r = 0; r < size_t(autopath::Result::kCount); ++r)
+        autopathStats.hits[r] += w->autopathStats().hits[r].load(std::memory_order_relaxed);
+    }
+    out.push_back(std::move(wq));
+    for (size_t src = 0; src < size_t(ops::Source::kCount); ++src) {
+      std::vector<const metrics::Histogram*> parts;
+      for (const auto& w : workers_) parts.push_back(&w->observer().duration(ops::Source(src)));
+      metrics::appendHistogram(dur, {{"source", ops::sourceName(ops::Source(src))}}, parts);
+    }
+    out.push_back(std::move(dur));
+    upstream::collectMetrics(out, forwarders, caches);
+    if (cfg_.autopath) autopath::collectMetrics(out, autopathStats, podIndex_.get());
 
-    const auto& view = responder_.snapshot();
+    const auto& view = view_;
     scalar("hdnsd_view_ready", "1 once every cluster source has loaded (what /ready reports).", Type::kGauge,
            ready() ? 1 : 0);
     scalar("hdnsd_view_services", "Services in the cluster view served now.", Type::kGauge,

@@ -5,8 +5,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 
 #include "hdnsd/ops/privileges.h"
 #include "hdnsd/server/daemon.h"
@@ -28,38 +30,53 @@ std::string bindHint(const std::string& err) {
   return {};
 }
 
-constexpr uint64_t kDrainMax_ms = 500;  // lame duck's last step: reading what is queued
-constexpr uint64_t kDrainPoll_ms = 10;
+// Another worker's copy of a systemd socket: every worker polls the one socket (the kernel wakes
+// them all; one reads). The unit has no ReusePort=, so they could not bind beside it.
+Result<int, std::string> shareFd(int fd, size_t worker) {
+  if (fd < 0 || worker == 0) return fd;
+  int copy = ::dup(fd);
+  if (copy < 0) return Unexpected{std::string("systemd socket: dup: ") + std::strerror(errno)};
+  return copy;
+}
+
+// Worker 0 binds --listen ADDR:0 to some port; the others join it there.
+SockAddr withPort(SockAddr a, uint16_t port) {
+  if (a.family() == AF_INET) reinterpret_cast<sockaddr_in*>(&a.ss)->sin_port = htons(port);
+  if (a.family() == AF_INET6) reinterpret_cast<sockaddr_in6*>(&a.ss)->sin6_port = htons(port);
+  return a;
+}
 
 }  // namespace
 
+// Every worker serves every address: its own SO_REUSEPORT sockets (one group per address, the
+// kernel hashes each client's address and port to one of them), or systemd's socket (dup'ed).
 Result<void, std::string> Daemon::startListeners() {
   auto activated = ops::ActivatedSockets::fromEnvironment();
   if (!activated.empty()) LOG_INFO("systemd: %zu sockets passed (socket activation)", activated.size());
-  for (const auto& addr : cfg_.listen) {
-    auto udp = std::make_unique<UdpListener>(loop_, responder_, stats_);
-    auto tcp = std::make_unique<TcpListener>(loop_, responder_, stats_, tcpLimits());
+  for (size_t i = 0; i < cfg_.listen.size(); ++i) {
+    const SockAddr& addr = cfg_.listen[i];
     int ufd = activated.take(addr, SOCK_DGRAM), tfd = activated.take(addr, SOCK_STREAM);
-    if (auto r = ufd >= 0 ? udp->open(ufd) : udp->bind(addr); !r)
-      return Unexpected{"--listen " + r.error() + bindHint(r.error())};
-    if (auto r = tfd >= 0 ? tcp->open(tfd) : tcp->bind(addr); !r)
-      return Unexpected{"--listen " + r.error() + bindHint(r.error())};
+    for (auto& w : workers_) {
+      auto u = shareFd(ufd, w->index()), t = shareFd(tfd, w->index());
+      if (!u) return Unexpected{u.error()};
+      if (!t) return Unexpected{t.error()};
+      const bool join = w->index() > 0 && addr.port() == 0;
+      SockAddr ua = join ? withPort(addr, workers_[0]->udpPort(i)) : addr;
+      SockAddr ta = join ? withPort(addr, workers_[0]->tcpPort(i)) : addr;
+      if (auto r = w->listen(ua, ta, *u, *t); !r) return Unexpected{"--listen " + r.error() + bindHint(r.error())};
+    }
     LOG_INFO("dns: serving UDP and TCP on %s%s", addr.text().c_str(),
              ufd >= 0 && tfd >= 0 ? " (sockets from systemd)" : ufd >= 0 || tfd >= 0 ? " (one socket from systemd)" : "");
-    udp_.push_back(std::move(udp));
-    tcp_.push_back(std::move(tcp));
   }
+  if (workers_.size() > 1) LOG_INFO("dns: %zu workers, each with its own sockets, cache and loop", workers_.size());
   // A socket unit may name an address --listen does not: serve it too (the unit is explicit).
   for (auto* s : activated.untaken()) {
     s->taken = true;
-    if (s->type == SOCK_DGRAM) {
-      auto udp = std::make_unique<UdpListener>(loop_, responder_, stats_);
-      if (auto r = udp->open(s->fd); !r) return Unexpected{"systemd socket: " + r.error()};
-      udp_.push_back(std::move(udp));
-    } else {
-      auto tcp = std::make_unique<TcpListener>(loop_, responder_, stats_, tcpLimits());
-      if (auto r = tcp->open(s->fd); !r) return Unexpected{"systemd socket: " + r.error()};
-      tcp_.push_back(std::move(tcp));
+    for (auto& w : workers_) {
+      auto fd = shareFd(s->fd, w->index());
+      if (!fd) return Unexpected{fd.error()};
+      if (auto r = s->type == SOCK_DGRAM ? w->openUdp(*fd) : w->openTcp(*fd); !r)
+        return Unexpected{"systemd socket: " + r.error()};
     }
     LOG_WARN("dns: serving %s on %s from systemd although --listen does not name it",
              s->type == SOCK_DGRAM ? "UDP" : "TCP", s->addr.text().c_str());
@@ -94,16 +111,11 @@ Result<void, std::string> Daemon::startOps() {
 }
 
 void Daemon::applyOpsConfig() {
-  log::setFormat(cfg_.logFormat);
-  ops::QueryLogOptions q;
-  q.enabled = cfg_.queryLog;
-  q.sampleEvery = cfg_.queryLogSample;
-  q.format = cfg_.logFormat;
-  observer_.setLog(q);
+  log::setFormat(cfg_.logFormat);  // the query log's options reach the workers in their Settings
 }
 
 std::string Daemon::statusLine() const {
-  const auto& view = responder_.snapshot();
+  const auto& view = view_;
   char buf[160];
   std::snprintf(buf, sizeof buf, "serving %zu services, %zu endpoints", view ? size_t(view->serviceCount()) : size_t(0),
                 view ? size_t(view->endpointCount()) : size_t(0));
@@ -148,30 +160,13 @@ void Daemon::stop() {
       uint64_t(std::llround(cfg_.lameduck_s * 1000)), 0);
 }
 
-// The lame duck's end. A new hdnsd bound beside us with SO_REUSEPORT shares the port; closing
-// our UDP socket would drop whatever the kernel queued on it. So first no new datagram may
-// reach it (UdpListener::stopReceivingNew), then what is queued is read and answered, then
-// shutdown() closes it: no query is lost across a restart.
+// The lame duck's end: every worker stops new datagrams reaching its UDP sockets, answers those
+// queued, then shuts down (Worker::lameduckOver); worker 0's end shuts the daemon down.
 void Daemon::finishLameduck() {
   if (stopping_) return;
-  if (lameduckDrainUntil_ms_ == 0) {
-    size_t detached = 0;
-    for (auto& u : udp_) detached += u->stopReceivingNew() ? 1 : 0;
-    LOG_INFO("lameduck: over; %zu of %zu UDP sockets take no new queries, draining them", detached, udp_.size());
-    lameduckDrainUntil_ms_ = uv_now(loop_) + kDrainMax_ms;
-  }
-  size_t queued = 0;
-  for (auto& u : udp_) queued += u->queuedBytes();
-  if (queued == 0 || uv_now(loop_) >= lameduckDrainUntil_ms_) {
-    shutdown();
-    return;
-  }
-  uv_timer_start(
-      lameduckTimer_.get(),
-      [](uv_timer_t* t) {
-        if (auto* self = static_cast<Daemon*>(t->data)) self->finishLameduck();
-      },
-      kDrainPoll_ms, 0);
+  for (auto& w : workers_)
+    if (w->index() == 0) w->lameduckOver([this] { shutdown(); });
+    else w->lameduckOver();
 }
 
 }  // namespace hdnsd::server

@@ -184,7 +184,7 @@ size_t Forwarder::resolve(std::span<const uint8_t> pkt, const dns::Query& q, std
   if (cache_) {
     auto r = cache_->lookup(key, pkt, q, now_ms(), out, limit);
     if (r.status != cache::Status::kMiss) {
-      if (spreader_ && !r.truncated) policy::rotateCachedAnswer(out.first(r.size), r, *spreader_, key.hash);
+      if (spreader_ && r.rrsetCount > 0) policy::rotateCachedAnswer(out.first(r.size), r, *spreader_, key.hash);
       if (r.prefetch && !closing_ && !findPending(key)) {
         // Refresh in the background: no waiter, the answer only refills the cache.
         if (Pending* p = startPending(key, q, set, true)) {

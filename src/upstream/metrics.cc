@@ -3,24 +3,44 @@
 
 namespace hdnsd::upstream {
 
-void collectMetrics(std::vector<metrics::FamilyData>& out, const Forwarder* f, const cache::Cache* c) {
+void collectMetrics(std::vector<metrics::FamilyData>& out, std::span<const Forwarder* const> fs,
+                    std::span<const cache::Cache* const> cs) {
   using metrics::FamilyData;
   using metrics::Type;
   auto scalar = [&out](const char* name, const char* help, Type type, double v) {
     out.push_back(FamilyData{name, help, type, {}}.add({}, v));
   };
-  if (f) {
+  auto forwarders = [fs](auto number) {
+    double n = 0;
+    for (const Forwarder* f : fs)
+      if (f) n += double(number(*f));
+    return n;
+  };
+  if (!fs.empty()) {
     scalar("hdnsd_upstream_in_flight", "Upstream queries sent and not yet answered (one per distinct question).",
-           Type::kGauge, double(f->inFlight()));
+           Type::kGauge, forwarders([](const Forwarder& f) { return f.inFlight(); }));
     scalar("hdnsd_upstream_coalesced_total",
            "Client queries that joined an identical upstream query already in flight instead of sending another.",
-           Type::kCounter, double(f->coalesced()));
+           Type::kCounter, forwarders([](const Forwarder& f) { return f.coalesced(); }));
     scalar("hdnsd_upstream_prefetches_started_total",
            "Background upstream queries started to refresh a cached answer close to expiry.", Type::kCounter,
-           double(f->prefetchesStarted()));
+           forwarders([](const Forwarder& f) { return f.prefetchesStarted(); }));
   }
-  if (!c) return;
-  const cache::Stats& s = c->stats();
+  if (cs.empty()) return;
+  // Every cache's counters summed (relaxed loads: each number, not a consistent cut).
+  cache::Stats s;
+  auto add = [](auto& total, const auto& part) { total.fetch_add(part.load(std::memory_order_relaxed)); };
+  for (const cache::Cache* c : cs) {
+    if (!c) continue;
+    const cache::Stats& p = c->stats();
+    for (auto f : {&cache::Stats::hits, &cache::Stats::misses, &cache::Stats::staleServed, &cache::Stats::prefetches,
+                    &cache::Stats::truncated, &cache::Stats::replaced})
+      add(s.*f, p.*f);
+    for (size_t i = 0; i < size_t(cache::InsertOutcome::kCount); ++i) add(s.inserts[i], p.inserts[i]);
+    for (size_t i = 0; i < size_t(cache::EvictReason::kCount); ++i) add(s.evictions[i], p.evictions[i]);
+    add(s.entries, p.entries);
+    add(s.bytes, p.bytes);
+  }
   scalar("hdnsd_cache_hits_total", "Queries answered from the cache with a fresh answer.", Type::kCounter,
          double(s.hits.load()));
   scalar("hdnsd_cache_misses_total", "Cache lookups that found nothing servable (the query went upstream).",

@@ -76,6 +76,9 @@ void fuzzOne(const uint8_t* data, size_t size) {
   {
     NameKey again;  // the key is a valid, lower-case wire name
     FUZZ_ASSERT(again.assignWire(q.qname.wire()) && again.wire() == q.qname.wire());
+    // readName's word-at-a-time copy and hash agree with the label-at-a-time build.
+    FUZZ_ASSERT(again.hash() == q.qname.hash() && nameHash(q.qname.wire()) == q.qname.hash());
+    FUZZ_ASSERT(again.labelCount() == q.qname.labelCount());
   }
 
   // The last input byte picks the limit, so truncation paths get exercised.

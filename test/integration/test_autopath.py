@@ -48,7 +48,9 @@ def api(tmp_path):
 
 
 def start(hdnsd, api, knot, *extra, wait="ready"):
-    return start_hdnsd(hdnsd, api, "--upstream", f"127.0.0.1:{knot.port}", "--node-name", NODE, *extra, wait=wait)
+    # One worker: the tests count upstream queries against ONE cache (each worker has its own).
+    return start_hdnsd(hdnsd, api, "--upstream", f"127.0.0.1:{knot.port}", "--node-name", NODE, "--workers", "1",
+                       *extra, wait=wait)
 
 
 def metric(d, name, **labels):

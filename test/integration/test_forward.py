@@ -22,7 +22,10 @@ def knot(tmp_path_factory):
 
 
 def start(hdnsd, knot_port, *extra):
-    return hdnsd.start(None, "--upstream", f"127.0.0.1:{knot_port}", *extra)
+    # One worker: these tests count upstream queries and cache hits of ONE cache (each worker has
+    # its own: with several, a repeated query may land on a worker that has not seen it yet;
+    # test_workers.py covers that).
+    return hdnsd.start(None, "--upstream", f"127.0.0.1:{knot_port}", "--workers", "1", *extra)
 
 
 def metric(d, name, **labels):
@@ -111,7 +114,7 @@ def test_upstream_stopped_stale_then_servfail(hdnsd, tmp_path):
     k = Knot(tmp_path, free_port()).start()
     try:
         d = hdnsd.start(None, "--upstream", f"127.0.0.1:{k.port}", "--max-stale", "3", "--stale-ttl", "7",
-                        "--upstream-timeout", "300", "--upstream-tries", "1")
+                        "--upstream-timeout", "300", "--upstream-tries", "1", "--workers", "1")  # one cache
         r = dig(d.port, "short.example.test", "A")  # TTL 2 in the zone
         assert r.rdatas("A") == ["192.0.2.2"], r.describe()
         inserted = time.monotonic()

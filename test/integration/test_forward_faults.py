@@ -37,7 +37,8 @@ def query_bytes(qid, name, qtype=1):
 
 
 def test_identical_concurrent_misses_make_one_upstream_query(hdnsd, fake):
-    d = start(hdnsd, fake, "--upstream-timeout", "3000")
+    # One worker: coalescing is per worker (test_workers.py: at most one upstream query each).
+    d = start(hdnsd, fake, "--upstream-timeout", "3000", "--workers", "1")
     socks = []
     for i in range(100):
         s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)

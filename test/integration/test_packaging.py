@@ -345,10 +345,14 @@ def test_service_execstart_speaks_the_notify_protocol(tmp_path):
              "--endpoints-file", str(REPO / "examples/demo-cluster.json")]
     notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     # World-writable in a traversable directory, as systemd's own: hdnsd started as root (this
-    # test) runs on as nobody after binding.
+    # test) runs on as nobody after binding. The packaged config's --state-file (systemd's
+    # StateDirectory) goes there too: it is written on SIGTERM, by nobody.
     import tempfile
     sock_dir = Path(tempfile.mkdtemp(prefix="hdnsd-notify-", dir="/tmp"))
-    os.chmod(sock_dir, 0o755)
+    os.chmod(sock_dir, 0o777)
+    assert json.loads(cfg.read_text())["state-file"] == "/var/lib/hdnsd/state.json"
+    assert u[("Service", "StateDirectory")] == ["hdnsd"]
+    argv += ["--state-file", str(sock_dir / "state.json")]
     sock_path = sock_dir / "notify"
     notify.bind(str(sock_path))
     os.chmod(sock_path, 0o777)
@@ -370,9 +374,13 @@ def test_service_execstart_speaks_the_notify_protocol(tmp_path):
         p.send_signal(signal.SIGHUP)  # ExecReload=/bin/kill -HUP $MAINPID
         time.sleep(0.3)
         assert p.poll() is None
-    finally:
         p.send_signal(signal.SIGTERM)
         out, _ = p.communicate(timeout=10)
+        assert p.returncode == 0, out
+        assert "hdnsdState" in (sock_dir / "state.json").read_text(), out
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
         notify.close()
         shutil.rmtree(sock_dir, ignore_errors=True)
-    assert p.returncode == 0, out

@@ -85,7 +85,7 @@ def test_installed_binary_serves_with_the_packaged_config(root):
     env = {k: v for k, v in os.environ.items() if not k.startswith("KUBERNETES_")}
     p = subprocess.Popen([str(exe), "--config", str(root / "etc/hdnsd/hdnsd.json"), "--listen", f"127.0.0.1:{port}",
                           "--metrics", f"127.0.0.1:{mport}", "--endpoints-file", str(REPO / "examples/demo-cluster.json"),
-                          "--resolv-conf", "none"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+                          "--resolv-conf", "none", "--state-file", f"/tmp/hdnsd-deb-test-{port}.json"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
     try:
         answer = ""
         deadline = time.monotonic() + 10
@@ -102,7 +102,11 @@ def test_installed_binary_serves_with_the_packaged_config(root):
     finally:
         p.send_signal(signal.SIGTERM)
         out, _ = p.communicate(timeout=10)
+        state = Path(f"/tmp/hdnsd-deb-test-{port}.json")
+        written = state.exists()
+        state.unlink(missing_ok=True)
     assert p.returncode == 0, out
+    assert written, out  # the packaged config names a state file: written on SIGTERM
 
 
 def test_installed_units_verify_with_the_installed_man_page(root, tmp_path):

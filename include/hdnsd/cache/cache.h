@@ -27,6 +27,7 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <span>
 #include <string_view>
@@ -58,8 +59,8 @@ struct Config {
                                      // for a refresh (once per entry); 0 off
   uint16_t ednsUdpSize = 1232;       // --edns-udp-size: the CLASS of the OPT we append
   Policy policy = Policy::kSieve;
-  // SipHash key. Zero (both) = random from the OS at construction, so clients cannot aim
-  // collisions at one bucket; tests set it to force or avoid collisions.
+  // Key hash seed (mixed with the name's hash, itself seeded per process: dns::nameHash). Zero
+  // (both) = random from the OS at construction, so clients cannot aim collisions at one bucket.
   uint64_t seed[2] = {0, 0};
 };
 
@@ -71,10 +72,12 @@ struct Key {
   uint16_t qtype = 0;
   uint16_t qclass = 0;
   bool dnssecOk = false;
-  uint64_t hash = 0;  // SipHash-1-3 of the fields above under the cache's seed
+  uint64_t hash = 0;  // name.hash() mixed with type, class and DO under the cache's seed
 
   // Builds the key of a parsed query under `seed` (Cache::seed()).
   static Key of(const dns::Query& q, const std::array<uint64_t, 2>& seed) noexcept;
+  static Key make(const dns::NameKey& name, uint16_t qtype, uint16_t qclass, bool dnssecOk,
+                  const std::array<uint64_t, 2>& seed) noexcept;
 };
 
 // Why insert() did or did not store a response (counted in Stats::inserts).
@@ -156,6 +159,16 @@ struct LookupResult {
   std::array<RrsetSpan, kMaxRrsets> rrsets{};
 };
 
+// One stored entry as Cache::forEachHottest() shows it (control path: --state-file).
+struct EntryView {
+  // The stored form insert() made: the upstream's answer without its OPT, the question
+  // lower-cased, every TTL field holding its clamped TTL as of insertion (not aged).
+  std::span<const uint8_t> message;
+  bool dnssecOk = false;
+  uint64_t insertedMs = 0;  // on the caller's clock, as passed to insert()
+  uint32_t ttl_s = 0;       // the entry's TTL (the least clamped TTL, or servfailTtl_s)
+};
+
 // Rotates one RRset in place so record `first % count` comes first (no allocation).
 void rotateRrset(std::span<uint8_t> msg, const RrsetSpan& s, size_t first) noexcept;
 
@@ -197,6 +210,22 @@ class Cache {
 
   void clear() noexcept;  // drops every entry (not counted as evictions)
 
+  // Warm restart (--state-file). Control path only; nothing here is on the query path.
+  //
+  // Calls fn for at most `max` entries still servable at now_ms (fresh, or within the stale
+  // window), hottest first: under SIEVE the entries hit since the hand last passed them
+  // (visited), newest first, then the others, newest first; under LRU most recently used first.
+  // O(entries) (two walks of the list). The view is valid during the call only; fn must not
+  // touch the cache.
+  void forEachHottest(size_t max, uint64_t now_ms, const std::function<void(const EntryView&)>& fn) const;
+  // Stores a message saved from an EntryView as if insert() had stored it at insertedMs (<=
+  // now_ms; TTLs keep counting from then). The bytes may come from a file: they are parsed and
+  // validated like any upstream answer, under the key of their own question and `dnssecOk`.
+  // Returns insert()'s outcome, or kZeroTtl (nothing stored) if the entry is no longer servable
+  // at now_ms. Restore the hottest last: the newest entry is the last evicted.
+  InsertOutcome restore(std::span<const uint8_t> message, bool dnssecOk, uint64_t insertedMs,
+                        uint64_t now_ms) noexcept;
+
   size_t entries() const noexcept { return count_; }
   size_t bytes() const noexcept { return bytes_; }
   const Stats& stats() const noexcept { return stats_; }
@@ -211,6 +240,7 @@ class Cache {
   int64_t find(const Key& key) const noexcept;  // entry index or -1
   void remove(uint32_t idx) noexcept;
   void evictOne(uint64_t now_ms, EvictReason capacityReason) noexcept;
+  bool servable(const Entry& e, uint64_t now_ms) const noexcept;  // fresh or within the stale window
   void unlink(uint32_t idx) noexcept;
   void pushFront(uint32_t idx) noexcept;
   bool growTable() noexcept;

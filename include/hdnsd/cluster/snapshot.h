@@ -7,25 +7,37 @@
 // SRV per named port, PTR for endpoint IPs, ExternalName CNAME, dns-version TXT, and the
 // deprecated-but-required pod A records (<a-b-c-d>.<ns>.pod.<zone>).
 //
-// Structure (src/cluster/snapshot.cc). Everything a query reads is found with at most three
-// hash probes, each keyed by a slice of the question's own wire bytes (no copy, no allocation):
-//   services     "\3web\4demo" (the <svc>.<ns> labels as they stand in the qname)
-//                  -> shared_ptr<const CompiledService>. A CompiledService owns every name at
-//                  or below <svc>.<ns>.svc.<zone>: a node table keyed by the labels left of the
-//                  service name ("" = the service itself, "\5web-0", "\5_http\4_tcp", and the
-//                  empty non-terminal "\4_tcp"), each node holding its RrSets and, for SRV, the
-//                  Extra list (targets' A/AAAA) that points into the same object. It also lists
-//                  its PTR contributions (ip bytes, target) so they can be withdrawn.
+// Structure (src/cluster/: compile.cc builds one service, snapshot.cc the tables, lookup.cc
+// the data path). Each service compiles into one CompiledService (src/cluster/snapshot_impl.h): a
+// byte arena with every name at or below <svc>.<ns>.svc.<zone> and every record, plus flat
+// arrays of nodes (names), RrSets, Extras and PTR entries that point into it - a handful of
+// allocations per service instead of several per record. Records of A, AAAA, SRV and TXT
+// sets are stored as the bytes that follow the owner name on the wire (TYPE CLASS TTL
+// RDLENGTH RDATA, the view's TTL included), so an answer is the question pointer plus one
+// copy per record; PTR, CNAME and SOA keep their RDATA alone (the writer compresses those
+// names). Tables (sharded, copy-on-write, see below):
+//   names        the full wire name of every node of every service -> the node; keyed by the
+//                  seeded name hash the parse already computed (dns::NameKey::hash()), so a
+//                  query for an existing name costs one probe and one compare, no hashing.
 //   namespaces   "\4demo" -> number of existing services (empty non-terminal <ns>.svc.<zone>).
-//   reverse      4 or 16 raw address bytes -> shared_ptr<const RrSet> of PTRs, merged over
-//                  all services that use the address (sorted by target).
+//   reverse      4 or 16 raw address bytes -> the PTR entry: the one service naming the address
+//                  (its entry points at the target name in that service's arena), or, for an
+//                  address several services name, a merged entry (sorted by target) owned by
+//                  the `merged` table.
+//   services     "\3web\4demo" -> shared_ptr<const CompiledService> (control path only: it
+//                  owns everything the other tables point to).
 // A watch event for ONE service goes through rebuildService(): it recompiles that service
-// only, swaps one services entry, adjusts one namespace count and re-merges only the PTR sets
-// of the addresses the old or new version used. Unchanged CompiledServices and PTR sets are
-// shared with the previous Snapshot. The three tables are sharded (256 / 16 / 1024 shards, each
-// behind a shared_ptr, copy-on-write): an update copies the shard pointers and clones only the
-// shards it writes to. Measured (-O2, 10k services, 100k endpoints): build 0.3-0.6 s, one
-// 10-endpoint service update ~0.3 ms, a lookup ~60 ns.
+// only, swaps its entries in the tables, adjusts one namespace count and re-merges only the
+// PTR entries of the addresses the old or new version used. Unchanged CompiledServices are
+// shared with the previous Snapshot. The tables are sharded (names and reverse 1024 shards,
+// services 256, namespaces 16, merged 64; each shard behind a shared_ptr, copy-on-write): an
+// update copies the shard pointers and clones only the shards it writes to.
+// Measured (-O2, bench.py's 10k headless services of 10 endpoints): build 0.25 s, the view
+// ~50 MiB of heap (~500 bytes per endpoint; it was ~1.3 KB with a hash node per name, a
+// std::string per record and a shared_ptr'd PTR set per address), hdnsd's RSS 66 MiB (was
+// 161); rebuildService of one 10-endpoint service ~0.1 ms; a lookup that hits ~75
+// instructions. The name hash comes from the parse: the seed is per process, and a table
+// is only ever read in the process that built it.
 //
 // Deliberate choices (documented here because the query pipeline relies on them):
 // - The apex answers SOA; NS (and any other type) at the apex is kNoData: we are a node-local
@@ -66,29 +78,94 @@ namespace hdnsd::cluster {
 
 inline constexpr const char* kSchemaVersion = "1.1.0";
 
-// One record's RDATA, stored in uncompressed wire form.
+// One record's RDATA in uncompressed wire form: a view into the Snapshot's bytes, valid as
+// long as the Snapshot is.
 struct Rdata {
-  std::string bytes;
+  std::string_view bytes;
   dns::RdataKind kind = dns::RdataKind::kOpaque;
   dns::RdataView view() const noexcept { return {bytes, kind}; }
 };
+
+// The records of one RrSet, in stored order, packed back to back in the compiled bytes. A
+// record of an opaque type (A, AAAA, SRV, TXT) is stored as its wire tail: the bytes that
+// follow the owner name (TYPE CLASS TTL RDLENGTH RDATA, TTL = the view's), ready to copy into
+// an answer; a record of a name type (PTR, CNAME, SOA) as its RDATA alone. Indexing yields
+// the RDATA either way. Read-only; no allocation.
+class Records {
+ public:
+  static constexpr uint8_t kTailHeader = 10;  // TYPE CLASS TTL RDLENGTH
+
+  Records() = default;
+  // `offsets`: count + 1 offsets from `base` when the records differ in size, else nullptr
+  // and every record is `stride` bytes. `header`: kTailHeader (wire tails) or 0 (RDATA).
+  Records(const uint8_t* base, uint32_t count, uint16_t stride, const uint32_t* offsets,
+          uint8_t header, dns::RdataKind kind) noexcept
+      : base_(base), offs_(offsets), count_(count), stride_(stride), header_(header), kind_(kind) {}
+
+  size_t size() const noexcept { return count_; }
+  bool empty() const noexcept { return count_ == 0; }
+  // True when stored(i) is the record's whole wire tail (TYPE .. RDATA).
+  bool hasWireTails() const noexcept { return header_ != 0; }
+  // The size of every stored record when they are all alike, else 0.
+  size_t fixedSize() const noexcept { return offs_ == nullptr ? stride_ : 0; }
+  // Record i as stored: the wire tail, or the RDATA alone.
+  std::span<const uint8_t> stored(size_t i) const noexcept {
+    if (offs_ == nullptr) return {base_ + i * stride_, stride_};
+    return {base_ + offs_[i], offs_[i + 1] - offs_[i]};
+  }
+  Rdata operator[](size_t i) const noexcept {
+    const std::span<const uint8_t> s = stored(i).subspan(header_);
+    return {{reinterpret_cast<const char*>(s.data()), s.size()}, kind_};
+  }
+
+  class iterator {
+   public:
+    iterator(const Records* r, size_t i) noexcept : r_(r), i_(i) {}
+    Rdata operator*() const noexcept { return (*r_)[i_]; }
+    iterator& operator++() noexcept {
+      ++i_;
+      return *this;
+    }
+    bool operator==(const iterator& o) const noexcept { return i_ == o.i_; }
+    bool operator!=(const iterator& o) const noexcept { return i_ != o.i_; }
+
+   private:
+    const Records* r_;
+    size_t i_;
+  };
+  iterator begin() const noexcept { return {this, 0}; }
+  iterator end() const noexcept { return {this, count_}; }
+
+ private:
+  const uint8_t* base_ = nullptr;
+  const uint32_t* offs_ = nullptr;
+  uint32_t count_ = 0;
+  uint16_t stride_ = 0;
+  uint8_t header_ = 0;
+  dns::RdataKind kind_ = dns::RdataKind::kOpaque;
+};
+
+// The spreading data of every set that has none of its own: not managed, stored order.
+inline const policy::SetSpread kUnmanagedSpread{};
 
 // All records of one type at one name, in a stable order (the spreading policy rotates them
 // at answer time without touching this).
 struct RrSet {
   uint16_t type = 0;
-  std::vector<Rdata> rdatas;
-  // Load spreading (policy/spread.h): headless services' A/AAAA/SRV sets are `managed`, with
+  Records rdatas;
+  // Load spreading (policy/spread.h): headless services' A/AAAA/SRV sets are managed, with
   // per-record weights, topology tiers and endpoint ids computed when the view is compiled.
   // Read-only at answer time; the per-name round-robin counters live in the Responder's
-  // policy::Spreader, never here.
-  policy::SetSpread spread;
+  // policy::Spreader, never here. Sets of one record share one SetSpread per service (no
+  // policy reorders one record); unmanaged sets point at kUnmanagedSpread.
+  const policy::SetSpread* spreadData = &kUnmanagedSpread;
+  const policy::SetSpread& spread() const noexcept { return *spreadData; }
 };
 
 // A record set that goes into the additional section, with its own owner (e.g. the A records
 // of an SRV target).
 struct Extra {
-  std::string ownerWire;
+  std::string_view ownerWire;
   const RrSet* rrset = nullptr;
 };
 
@@ -105,7 +182,7 @@ struct Lookup {
   const RrSet* answer = nullptr;
   std::span<const Extra> additional;
   uint16_t synthType = 0;  // kTypeA (4 bytes) or kTypeAAAA (16 bytes)
-  uint8_t synth[16] = {};
+  uint8_t synth[16];       // set for kSynthAddress only
 };
 
 struct ViewOptions {
@@ -167,8 +244,11 @@ class Snapshot {
  private:
   struct Impl;
   friend struct SnapshotBuilder;
+  // lookup() of a name that is no node of a service: classified by its labels.
+  Lookup lookupByLabels(const dns::NameKey& qname, uint16_t qtype) const noexcept;
   std::shared_ptr<const Impl> impl_;
   std::string zoneWire_;
+  std::string soaRdata_;  // soa_'s one record
   RrSet soa_;
   ViewOptions opts_;
   uint32_t ttl_s_ = 5;

@@ -40,7 +40,10 @@ struct Config {
   bool queryLog = false;                   // --query-log: one line per (sampled) query
   uint32_t queryLogSample = 1;             // --query-log-sample N: 1 in N
   double lameduck_s = 0;                   // --lameduck: keep answering this long after SIGTERM
+  uint32_t workers = 0;                    // --workers N: query loops (0: workersFor() decides)
   std::string user;                        // --user: drop to it after binding (root only; default nobody)
+  std::string stateFile;                   // --state-file: warm restart (empty: off)
+  uint32_t stateFileInterval_s = 60;       // --state-file-interval: periodic writes (0: at shutdown only)
   uint32_t tcpIdleTimeout_ms = 10'000;     // --tcp-idle-timeout (seconds, fractions allowed)
   uint32_t maxTcpConnections = 1024;       // --max-tcp-connections
   uint32_t tcpMaxPendingBytes = 256 * 1024;  // --tcp-max-pending-bytes: unsent answers per connection
@@ -94,5 +97,9 @@ std::string usage();
 
 // The effective configuration as JSON text (for logs and, later, --check-config).
 std::string toJson(const Config& c);
+
+// --workers, or by default one per CPU this process may use (util/cpus.h), at most kMaxWorkers.
+inline constexpr uint32_t kMaxWorkers = 64;
+uint32_t workersFor(const Config& c);
 
 }  // namespace hdnsd::config

@@ -43,8 +43,19 @@ struct Query {
   uint16_t qtype = 0;
   uint16_t qclass = 0;
   size_t questionEnd = 0;  // [0, questionEnd) is the header plus the question as asked
-  NameKey qname;           // lower-cased
+  NameKey qname;           // lower-cased; qname.hash() is its seeded hash (dns::nameHash)
   Edns edns;
+
+  // What `*this = Query{}` does, without building and copying a whole 256-byte name buffer
+  // (parseQuery runs it for every packet). Keep in step with the fields above.
+  void reset() noexcept {
+    id = flags = 0;
+    opcode = 0;
+    qtype = qclass = 0;
+    questionEnd = 0;
+    qname.clear();
+    edns = Edns{};
+  }
 };
 
 // Parses the query into *out. Whenever the packet has a full header, out->id, flags and opcode

@@ -104,6 +104,12 @@ class ApiSource {
   std::string problem() const;
   const std::string& server() const noexcept { return opts_.target.server; }
 
+  // --state-file: the model, for one reader on the thread pool. While a hold is out the model
+  // is frozen exactly as during a full build (updates queue up; queries are not affected);
+  // releaseModel(), on the loop, applies what queued. One releaseModel() per holdModel().
+  std::shared_ptr<const cluster::ClusterModel> holdModel() noexcept;
+  void releaseModel() noexcept;
+
   struct Watch;  // one collection's list+watch state (api_source.cc)
 
  private:
@@ -127,6 +133,8 @@ class ApiSource {
   void startFullBuild() noexcept;
   void finishFullBuild(std::shared_ptr<const cluster::Snapshot> snap, double elapsed_ms) noexcept;
   void checkSynced() noexcept;
+  bool frozen() const noexcept { return building_ || holds_ > 0; }  // a thread-pool job reads model_
+  void thaw() noexcept;  // the last reader is done: apply the updates held meanwhile
   double now_s() const noexcept;  // wall clock (trigger-time annotations are wall clock)
 
   uv_loop_t* loop_;
@@ -148,6 +156,7 @@ class ApiSource {
   std::map<std::string, PodInfo> pods_;  // --autopath: "ns/name" → this node's pod
   OnPods onPods_;
   bool allSynced_ = false, building_ = false, rebuildAll_ = false, closed_ = false;
+  size_t holds_ = 0;  // holdModel() readers (the --state-file writer)
   std::vector<std::function<void()>> frozenOps_;  // model updates held during a full build
   std::shared_ptr<std::map<std::string, Dirty>> coveredByBuild_;  // the changes a build publishes
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);

@@ -29,6 +29,9 @@ struct DecodeStats {
   size_t skippedUnlabeled = 0;  // EndpointSlices without the kubernetes.io/service-name label
 };
 Result<cluster::ClusterModel, std::string> decodeList(std::string_view json, DecodeStats* stats);
+// The same from a parsed document (the --state-file reader parses once and reads its other
+// members from the same tree).
+Result<cluster::ClusterModel, std::string> decodeListJson(const nlohmann::json& root, DecodeStats* stats);
 
 // The label that ties an EndpointSlice to its Service (discovery.k8s.io/v1).
 inline constexpr const char* kServiceNameLabel = "kubernetes.io/service-name";

@@ -159,6 +159,11 @@ class Registry {
   mutable std::atomic<uint64_t> collectorFailures_{0};
 };
 
+// A collector's histogram: the samples of one series of `f` (a kHistogram family) holding the
+// sum of `parts` (one per worker, say; all with the same bounds, checked), exactly as an owned
+// histogram renders: cumulative _bucket{...,le}, _sum, _count. Scrape time only.
+void appendHistogram(FamilyData& f, const Labels& labels, std::span<const Histogram* const> parts);
+
 // Text-format helpers, exposed for the tests and for collectors that pre-render.
 // Label values escape \ " and newline; HELP text escapes \ and newline (format 0.0.4).
 std::string escapeLabelValue(std::string_view v);

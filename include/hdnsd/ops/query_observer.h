@@ -6,11 +6,14 @@
 // Data path: Histogram::observe (a binary search and relaxed atomics) and, for a logged query,
 // formatting into a member buffer and one write(2) to stderr. No allocation, nothing thrown
 // (test/unit/server/hot_path_alloc_test.cc runs with the log on). Loop thread only; the
-// histograms are registry-owned and outlive nothing but the registry.
+// histograms are registry-owned and outlive nothing but the registry, or (one observer per
+// worker, server/worker.h) the observer's own, summed into the family at scrape time
+// (metrics::appendHistogram): no cache line shared between workers per query.
 #pragma once
 
 #include <array>
 #include <cstdint>
+#include <memory>
 #include <string_view>
 
 #include "hdnsd/metrics/registry.h"
@@ -34,16 +37,19 @@ struct QueryLogOptions {
 class QueryObserver final : public QueryTap {
  public:
   explicit QueryObserver(metrics::Registry& reg);
+  QueryObserver();  // histograms of its own, not in any registry: read them with duration()
 
   void setLog(const QueryLogOptions& o) noexcept;
   void onQuery(const QueryEvent& e) noexcept override;
 
   uint64_t logged() const noexcept { return logged_; }
+  const metrics::Histogram& duration(Source s) const noexcept { return *durations_[size_t(s)]; }
   // Formats e as one line (with '\n') into out; returns its length. Exposed for the tests.
   size_t formatLine(const QueryEvent& e, uint64_t duration_ns, char* out, size_t cap) const noexcept;
 
  private:
   std::array<metrics::Histogram*, size_t(Source::kCount)> durations_{};
+  std::array<std::unique_ptr<metrics::Histogram>, size_t(Source::kCount)> own_;  // QueryObserver()
   QueryLogOptions log_;
   uint64_t seen_ = 0, logged_ = 0;
   char line_[2048];  // the longest line (a 255-byte name all \\DDD in JSON) is ~1,700 bytes

@@ -13,6 +13,7 @@
 // updates (the key depends on the name only), so a rotation does not restart on every change.
 #pragma once
 
+#include <algorithm>
 #include <array>
 #include <cstddef>
 #include <cstdint>
@@ -45,6 +46,29 @@ class Spreader {
   size_t order(const SetSpread& s, size_t n, std::span<const uint8_t> client,
                std::span<uint32_t> out) noexcept;
 
+  // What order() starts from: how many records to answer with (at most `limit`), and, for the
+  // policies that only rotate the stored order (none, round-robin), the rotation: record
+  // (first + i) % n goes i-th. A caller can walk such a rotation without an order array; for
+  // the others (rotates() false) it calls order(). Advances the round-robin counter.
+  struct Rotation {
+    size_t count = 0;
+    size_t first = 0;
+    Kind kind = Kind::kNone;
+    bool rotates() const noexcept { return kind == Kind::kNone || kind == Kind::kRoundRobin; }
+  };
+  Rotation rotation(const SetSpread& s, size_t n, size_t limit = kMaxOrdered) noexcept {
+    Rotation r;
+    if (n == 0 || limit == 0) return r;
+    r.count = std::min({n, kMaxOrdered, limit});
+    r.kind = s.managed ? kindFor(s) : Kind::kNone;
+    if (s.managed) {
+      const uint32_t cap = s.maxAnswers != 0 ? s.maxAnswers : opts_.maxAnswers;
+      if (cap != 0 && cap < r.count) r.count = cap;
+    }
+    if (r.kind == Kind::kRoundRobin && n > 1) r.first = nextCount(s.key) % n;
+    return r;
+  }
+
   // The policy in force for a set (the service's override, else the global one).
   Kind kindFor(const SetSpread& s) const noexcept { return s.kind ? *s.kind : opts_.kind; }
 
@@ -54,13 +78,22 @@ class Spreader {
   uint32_t forwardedShift(uint64_t nameHash, size_t n) noexcept;
 
   // Counter for a key (exposed for tests): returns the current value and advances it.
-  uint32_t nextCount(uint64_t key) noexcept;
+  uint32_t nextCount(uint64_t key) noexcept {
+    Slot& s = counters_[key % kCounterSlots];
+    const uint32_t tag = static_cast<uint32_t>(key >> 32) | 1u;  // 0 marks a never-used slot
+    if (s.tag != tag) claim(s, tag);
+    return s.count++;
+  }
 
  private:
   struct Slot {
     uint32_t tag = 0;
     uint32_t count = 0;
   };
+  void claim(Slot& s, uint32_t tag) noexcept;  // a slot for a new key
+  // order() for the policies that sort or partition (all but none and round-robin).
+  size_t orderBy(Kind kind, const SetSpread& s, size_t n, size_t m, size_t k, std::span<const uint8_t> client,
+                 std::span<uint32_t> out) noexcept;
   size_t sortByKeys(size_t m, size_t k, std::span<uint32_t> out) noexcept;
 
   SpreaderOptions opts_;

@@ -44,4 +44,9 @@ struct QueryStats {
   ops::QueryTap* tap = nullptr;
 };
 
+// Scrape time, with one QueryStats per worker (server/worker.h): adds every counter of `part`
+// into `total` (not tap), and the queries `s` counted, over every transport, type and outcome.
+void addTo(QueryStats& total, const QueryStats& part) noexcept;
+uint64_t totalQueries(const QueryStats& s) noexcept;
+
 }  // namespace hdnsd::query

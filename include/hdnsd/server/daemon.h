@@ -1,14 +1,20 @@
-// The daemon: wires configuration, the cluster source, the query pipeline, the DNS listeners,
-// the HTTP endpoint and the signals onto one libuv loop. src/main.cc only parses the command
-// line and runs the loop; tests drive a Daemon directly.
+// The daemon: wires configuration, the cluster source, the HTTP endpoint and the signals onto
+// the control loop, and the query path (listeners, responder, cache, forwarder) onto --workers
+// loops: worker 0 on the control loop itself, the others on threads of their own (worker.h).
+// src/main.cc only parses the command line and runs the loop; tests drive a Daemon directly.
 //
 // Life cycle: start() binds every socket (any failure is fatal: one message, non-zero exit),
 // then the loop runs. SIGHUP → reload(): config file and flags re-read, the view recompiled,
 // sockets kept (changing --listen or --metrics needs a restart and says so). SIGTERM/SIGINT →
 // shutdown(): stop reading new queries, flush TCP answers, close every handle; the loop then
-// ends by itself (a 1.5 s guard closes what still lingers, so exit comes within 2 s).
+// ends by itself (a 1.5 s guard closes what still lingers, so exit comes within 2 s); every
+// worker does the same on its loop, and ~Daemon joins their threads.
+//
+// Publication: a source's new view (and the pod index, and a reload's settings) goes to every
+// worker's mailbox; each worker swaps its responder's pointer on its own loop. No lock per query.
 #pragma once
 
+#include <atomic>
 #include <memory>
 #include <string>
 #include <vector>
@@ -23,9 +29,11 @@
 #include "hdnsd/ops/query_observer.h"
 #include "hdnsd/ops/systemd.h"
 #include "hdnsd/ops/setup_interface.h"
+#include "hdnsd/ops/state_file.h"
 #include "hdnsd/query/responder.h"
 #include "hdnsd/server/tcp_listener.h"
 #include "hdnsd/server/udp_listener.h"
+#include "hdnsd/server/worker.h"
 #include "hdnsd/upstream/forwarder.h"
 
 namespace hdnsd::server {
@@ -47,20 +55,28 @@ class Daemon {
 
   bool ready() const noexcept { return readiness_.ready(); }
   const config::Config& config() const noexcept { return cfg_; }
-  query::QueryStats& stats() noexcept { return stats_; }
-  query::Responder& responder() noexcept { return responder_; }
-  uint16_t udpPort(size_t i) const noexcept { return udp_[i]->port(); }
-  uint16_t tcpPort(size_t i) const noexcept { return tcp_[i]->port(); }
+  // Worker 0's (the control loop's) query path.
+  query::QueryStats& stats() noexcept { return workers_[0]->stats(); }
+  query::Responder& responder() noexcept { return workers_[0]->responder(); }
+  uint16_t udpPort(size_t i) const noexcept { return workers_[0]->udpPort(i); }
+  uint16_t tcpPort(size_t i) const noexcept { return workers_[0]->tcpPort(i); }
+  size_t workerCount() const noexcept { return workers_.size(); }
   uint16_t metricsPort() const noexcept { return http_ ? http_->port() : 0; }
 
  private:
   void applyConfig(const config::Config& next);
   void startEndpointsFile();
   Result<void, std::string> startApiSource();
+  void startStateFile();  // --state-file (daemon_state.cc): after the source, before its first view
   void registerMetrics();
   Result<void, std::string> startForwarding();
   cluster::ViewOptions viewOptions() const;
-  server::TcpLimits tcpLimits() const;
+  uint32_t share(uint64_t total) const noexcept;  // one worker's part of a process-wide limit
+  server::TcpLimits tcpLimits() const;             // one worker's share
+  Worker::Settings workerSettings() const;
+  void publishSnapshot(std::shared_ptr<const cluster::Snapshot> s);  // to every worker
+  void publishPodIndex(std::shared_ptr<const autopath::PodIndex> idx);
+  void publishSettings();
   // Operations (issue 6; src/server/daemon_ops.cc).
   Result<void, std::string> startListeners();  // --listen, or systemd's sockets
   Result<void, std::string> startOps();        // after binding: drop root, watch --config
@@ -72,35 +88,31 @@ class Daemon {
   uv_loop_t* loop_;
   std::vector<std::string> args_;
   config::Config cfg_;
-  query::QueryStats stats_;
-  query::Responder responder_;
   metrics::Registry registry_;
-  ops::QueryObserver observer_;  // stats_.tap: latency histograms, query log
   ops::Notifier notifier_;       // systemd NOTIFY_SOCKET (does nothing when unset)
+  // What the workers serve now (metrics, status line); each worker holds its own reference.
+  std::shared_ptr<const cluster::Snapshot> view_;
+  std::shared_ptr<const autopath::PodIndex> podIndex_;
   bool notifiedReady_ = false;
   bool lameducking_ = false;
   http::Readiness readiness_;
   size_t endpointsSource_ = SIZE_MAX;
-  // Forwarding: declared before the listeners so it outlives them (their close() cancels
-  // waiters); the cache before the forwarder, which inserts into it from c-ares callbacks.
-  std::unique_ptr<cache::Cache> cache_;
-  std::unique_ptr<upstream::Forwarder> forwarder_;
-  std::vector<std::unique_ptr<UdpListener>> udp_;
-  std::vector<std::unique_ptr<TcpListener>> tcp_;
   std::unique_ptr<kube::EndpointsFile> endpoints_;
   std::unique_ptr<kube::ApiSource> api_;  // the Kubernetes API source (alternative to endpoints_)
+  std::unique_ptr<ops::StateFile> state_;  // --state-file; reads api_ and worker 0's cache
   size_t apiSource_ = SIZE_MAX;           // its readiness id
   std::unique_ptr<http::Server> http_;
   std::unique_ptr<ops::InterfaceSetup> interface_;  // --setup-interface: set up in start(), undone in shutdown()
   std::vector<uvx::UvPtr<uv_signal_t>> signals_;
-  uvx::UvPtr<uv_timer_t> shutdownGuard_;
-  uvx::UvPtr<uv_timer_t> udpDrain_;  // shutdown: closes the UDP sockets once upstream answers are in
-  void closeUdpAndInterface() noexcept;
-  bool interfaceDown_ = false;
+  // The last worker to close its UDP sockets removes the interface (on its thread): before, our
+  // own sockets would look like another process holding the address.
+  std::atomic<size_t> workersWithUdp_{0};
+  void onWorkerUdpClosed() noexcept;
   std::unique_ptr<ops::FileWatch> configWatch_;  // --config: a change reloads like SIGHUP
   uvx::UvPtr<uv_timer_t> lameduckTimer_;
-  uint64_t lameduckDrainUntil_ms_ = 0;
   bool stopping_ = false;
+  // Last: they use the registry, the interface and workersWithUdp_; ~Daemon joins them first.
+  std::vector<std::unique_ptr<Worker>> workers_;
 };
 
 }  // namespace hdnsd::server

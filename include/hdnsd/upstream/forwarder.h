@@ -22,6 +22,7 @@
 #include <sys/socket.h>
 
 #include <array>
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <span>
@@ -142,9 +143,10 @@ class Forwarder {
   void drainThenClose() noexcept;
   void closeNow() noexcept;
 
-  size_t inFlight() const noexcept { return inFlight_; }
-  uint64_t coalesced() const noexcept { return coalesced_; }
-  uint64_t prefetchesStarted() const noexcept { return prefetches_; }
+  // Read by /metrics scrapes from the control thread while a worker's loop counts (relaxed).
+  size_t inFlight() const noexcept { return inFlight_.load(std::memory_order_relaxed); }
+  uint64_t coalesced() const noexcept { return coalesced_.load(std::memory_order_relaxed); }
+  uint64_t prefetchesStarted() const noexcept { return prefetches_.load(std::memory_order_relaxed); }
   const std::vector<UpstreamSet>& sets() const noexcept { return plan_.sets(); }
 
  private:
@@ -187,8 +189,8 @@ class Forwarder {
   int32_t freePending_ = -1;
   std::unique_ptr<Waiter[]> waiters_;
   int32_t freeWaiters_ = -1;
-  size_t inFlight_ = 0;
-  uint64_t coalesced_ = 0, prefetches_ = 0;
+  std::atomic<size_t> inFlight_{0};  // atomics: see inFlight(); they move per upstream query only
+  std::atomic<uint64_t> coalesced_{0}, prefetches_{0};
   bool closing_ = false, closed_ = false;
   std::unique_ptr<uint8_t[]> scratch_;  // the normalized upstream answer
   std::unique_ptr<uint8_t[]> out_;      // one client's answer
@@ -206,5 +208,11 @@ namespace hdnsd::upstream {
 // Scrape-time families for /metrics: hdnsd_cache_* from the cache's Stats and the forwarder's
 // gauges and counters (either may be null: forwarding off). The per-upstream counters and the
 // latency histogram are registry-owned series, registered by Forwarder::configure.
-void collectMetrics(std::vector<metrics::FamilyData>& out, const Forwarder* f, const cache::Cache* c);
+// With several workers (server/worker.h) each has its own forwarder and cache: the families hold
+// their sums. Null entries are skipped.
+void collectMetrics(std::vector<metrics::FamilyData>& out, std::span<const Forwarder* const> fs,
+                    std::span<const cache::Cache* const> cs);
+inline void collectMetrics(std::vector<metrics::FamilyData>& out, const Forwarder* f, const cache::Cache* c) {
+  collectMetrics(out, std::span<const Forwarder* const>(&f, f ? 1 : 0), std::span<const cache::Cache* const>(&c, c ? 1 : 0));
+}
 }  // namespace hdnsd::upstream

@@ -855,3 +855,119 @@ TEST_CASE("rebuildService: removal, addition, and the namespace empty non-termin
   CHECK(look(*s3, "solo.svc.cluster.local", dns::kTypeA).kind == Kind::kNoData);
   CHECK(s3->serviceCount() == 1);
 }
+
+TEST_CASE("PTR: an address several services name lists every target; rebuildService re-merges it") {
+  ClusterModel m;
+  add(m, headless("ns1", "b"));
+  add(m, slice("ns1", "b-1", "b", {ep({"10.0.0.1"}, "x")}));
+  add(m, headless("ns1", "a"));
+  add(m, slice("ns1", "a-1", "a", {ep({"10.0.0.1"}, "y"), ep({"10.0.0.2"}, "z")}));
+  add(m, clusterIp("ns2", "c", {"10.0.0.1"}));
+  auto s = build(m);
+  const char* ptr = "1.0.0.10.in-addr.arpa";
+  // Sorted by wire bytes (length byte first), as documented in snapshot.h.
+  CHECK(answerNames(*s, ptr, dns::kTypePTR) ==
+        V{"c.ns2.svc.cluster.local.", "x.b.ns1.svc.cluster.local.", "y.a.ns1.svc.cluster.local."});
+  // One service leaves: the others stay; then one is left; then none.
+  m.services.erase("ns1/a");
+  auto s2 = Snapshot::rebuildService(*s, m, "ns1/a");
+  CHECK(answerNames(*s2, ptr, dns::kTypePTR) == V{"c.ns2.svc.cluster.local.", "x.b.ns1.svc.cluster.local."});
+  CHECK(look(*s2, "2.0.0.10.in-addr.arpa", dns::kTypePTR).kind == Kind::kNotInZone);
+  m.services.erase("ns2/c");
+  auto s3 = Snapshot::rebuildService(*s2, m, "ns2/c");
+  CHECK(answerNames(*s3, ptr, dns::kTypePTR) == V{"x.b.ns1.svc.cluster.local."});
+  m.services.erase("ns1/b");
+  auto s4 = Snapshot::rebuildService(*s3, m, "ns1/b");
+  CHECK(look(*s4, ptr, dns::kTypePTR).kind == Kind::kNotInZone);
+  // And back: a second service joins the one that names it.
+  add(m, headless("ns1", "a"));
+  auto s5 = Snapshot::rebuildService(*s4, m, "ns1/a");
+  add(m, headless("ns1", "b"));
+  auto s6 = Snapshot::rebuildService(*s5, m, "ns1/b");
+  CHECK(answerNames(*s6, ptr, dns::kTypePTR) == V{"x.b.ns1.svc.cluster.local.", "y.a.ns1.svc.cluster.local."});
+  CHECK(answerNames(*s, ptr, dns::kTypePTR).size() == 3);  // earlier snapshots are untouched
+  CHECK(answerNames(*s3, ptr, dns::kTypePTR).size() == 1);
+}
+
+namespace {
+
+// Everything a lookup returns, as text: kind, records, additional records.
+std::string describe(const Lookup& l) {
+  std::string out = std::to_string(static_cast<int>(l.kind));
+  if (l.kind != Kind::kAnswer) return out;
+  out += " " + std::to_string(l.answer->type);
+  for (const auto& r : l.answer->rdatas) out += " " + dns::wireToText(std::string(r.bytes));
+  for (const auto& e : l.additional) {
+    out += " +" + dns::wireToText(e.ownerWire);
+    for (const auto& r : e.rrset->rdatas) out += " " + dns::wireToText(std::string(r.bytes));
+  }
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("rebuildService: hundreds of updates answer as a full build of the same model") {
+  // 240 headless services in 12 namespaces whose endpoints share addresses (merged PTRs), and
+  // a ClusterIP service per namespace; then 600 updates chosen by a fixed LCG, each one
+  // compared with a full build over every name and address the test ever used.
+  ClusterModel m;
+  uint32_t rng = 12345;
+  auto next = [&](uint32_t n) {
+    rng = rng * 1103515245u + 12345u;
+    return (rng >> 8) % n;
+  };
+  auto ipOf = [](uint32_t i) { return "10.1." + std::to_string(i / 250) + "." + std::to_string(i % 250 + 1); };
+  auto setService = [&](uint32_t k) {
+    const std::string ns = "ns" + std::to_string(k % 12), name = "s" + std::to_string(k);
+    add(m, headless(ns.c_str(), name.c_str()));
+    std::vector<Endpoint> eps;
+    const uint32_t count = next(6);  // 0: no endpoint, NXDOMAIN
+    for (uint32_t e = 0; e < count; ++e) {
+      const std::string ip = ipOf(next(400));
+      eps.push_back(ep({ip.c_str()}, next(2) ? ("h" + std::to_string(next(4))).c_str() : "", next(5) != 0));
+    }
+    add(m, slice(ns.c_str(), (name + "-1").c_str(), name.c_str(), eps, {port("http", uint16_t(80 + next(2)))}));
+  };
+  for (uint32_t k = 0; k < 240; ++k) setService(k);
+  for (uint32_t n = 0; n < 12; ++n) {
+    const std::string ns = "ns" + std::to_string(n), ip = ipOf(n * 30);
+    add(m, clusterIp(ns.c_str(), "api", {ip.c_str()}, {port("https", 443)}));
+  }
+  std::vector<std::string> names;
+  for (uint32_t k = 0; k < 240; ++k) {
+    const std::string svc = "s" + std::to_string(k) + ".ns" + std::to_string(k % 12) + ".svc.cluster.local";
+    names.push_back(svc);
+    names.push_back("_http._tcp." + svc);
+    names.push_back("_tcp." + svc);
+    for (int h = 0; h < 4; ++h) names.push_back("h" + std::to_string(h) + "." + svc);
+  }
+  for (uint32_t n = 0; n < 12; ++n) names.push_back("ns" + std::to_string(n) + ".svc.cluster.local");
+  for (uint32_t i = 0; i < 400; i += 3) {
+    IpAddr a = ip(ipOf(i).c_str());
+    names.push_back(std::to_string(a.bytes[3]) + "." + std::to_string(a.bytes[2]) + ".1.10.in-addr.arpa");
+    std::string dashed = a.text();
+    std::replace(dashed.begin(), dashed.end(), '.', '-');
+    names.push_back(dashed + ".s" + std::to_string(i % 240) + ".ns" + std::to_string(i % 12) + ".svc.cluster.local");
+  }
+  auto s = build(m);
+  for (int step = 0; step < 600; ++step) {
+    const uint32_t k = next(240);
+    const std::string key = "ns" + std::to_string(k % 12) + "/s" + std::to_string(k);
+    if (next(4) == 0) {
+      m.services.erase(key);  // its slice stays: counted as skipped, serves nothing
+    } else {
+      setService(k);
+    }
+    s = Snapshot::rebuildService(*s, m, key);
+    if (step % 60 != 59) continue;
+    CAPTURE(step);
+    auto full = build(m);
+    CHECK(s->serviceCount() == full->serviceCount());
+    CHECK(s->endpointCount() == full->endpointCount());
+    for (const auto& n : names) {
+      CAPTURE(n);
+      for (uint16_t t : {dns::kTypeA, dns::kTypeSRV, dns::kTypePTR})
+        CHECK(describe(look(*s, n.c_str(), t)) == describe(look(*full, n.c_str(), t)));
+    }
+  }
+}

@@ -1,8 +1,10 @@
 #include "hdnsd/config/config.h"
+#include "hdnsd/util/cpus.h"
 
 #include <doctest/doctest.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <fstream>
 
 using hdnsd::config::Action;
@@ -73,6 +75,23 @@ TEST_CASE("config: every bad value is one line naming the flag") {
     REQUIRE(!r);
     CHECK(r.error().find(c.expect) != std::string::npos);
     CHECK(r.error().find('\n') == std::string::npos);
+  }
+}
+
+TEST_CASE("config: --workers N is 1..64; unset, one per usable CPU") {
+  auto r = parseCommandLine({"--workers", "3"});
+  REQUIRE(r);
+  CHECK(hdnsd::config::workersFor(r->config) == 3);
+  CHECK(hdnsd::config::toJson(r->config).find("\"workers\":3") != std::string::npos);
+  auto d = parseCommandLine({});
+  REQUIRE(d);
+  CHECK(d->config.workers == 0);
+  const uint32_t usable = std::min<uint32_t>(hdnsd::util::usableCpus(), hdnsd::config::kMaxWorkers);
+  CHECK(hdnsd::config::workersFor(d->config) == usable);
+  for (const char* bad : {"0", "65", "two", "-1"}) {
+    auto e = parseCommandLine({"--workers", bad});
+    REQUIRE(!e);
+    CHECK(e.error().find("--workers: expected a whole number 1..64") != std::string::npos);
   }
 }
 

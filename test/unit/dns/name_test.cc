@@ -6,6 +6,7 @@
 
 #include <array>
 #include <cstdint>
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -115,6 +116,12 @@ TEST_CASE("isAtOrBelow: label-aligned suffix match") {
   CHECK(isAtOrBelow(toWire("."), toWire(".")));
   // "\1x\7cluster\5local": the suffix starting inside a label must not count.
   CHECK_FALSE(isAtOrBelow("\11a\7cluster\5local\0"s, "\7cluster\5local\0"s));
+  // Zones shorter than a word, and names shorter than the zone.
+  CHECK(isAtOrBelow(toWire("a.io"), toWire("io")));
+  CHECK_FALSE(isAtOrBelow(toWire("a.xio"), toWire("io")));
+  CHECK_FALSE(isAtOrBelow(toWire("io"), toWire("a.io")));
+  // The tail bytes match but a label length byte says otherwise (a malformed name).
+  CHECK_FALSE(isAtOrBelow("\100\7cluster\5local\0"s, "\7cluster\5local\0"s));
 }
 
 TEST_CASE("NameKey: assignWire lower-cases and indexes labels") {
@@ -150,6 +157,79 @@ TEST_CASE("NameKey: appendLabel enforces label and name limits") {
   CHECK(k.size() == 255);
   CHECK(k.labelCount() == 4);
   CHECK(k.data()[1] == 'a');          // lower-cased on the way in
+}
+
+TEST_CASE("readName: lower-cases every byte value like lowerAscii, wherever it sits in a word") {
+  // Label bytes may be anything (RFC 2181 11); readName lower-cases 8 bytes at a time, so every
+  // value is tried at every offset within a word: a first label of 1..8 bytes shifts the rest.
+  for (unsigned base = 0; base < 256; base += 60) {
+    for (size_t shift = 1; shift <= 8; ++shift) {
+      std::vector<uint8_t> body = label(shift, 'Q');
+      body.push_back(60);
+      for (unsigned i = 0; i < 60; ++i) body.push_back(static_cast<uint8_t>(base + i));
+      body.push_back(0);
+      std::string want;
+      for (uint8_t b : body) want.push_back(static_cast<char>(lowerAscii(b)));
+      for (size_t i = 0; i < body.size(); i += 1 + body[i]) want[i] = static_cast<char>(body[i]);
+      CAPTURE(base);
+      CAPTURE(shift);
+      NameKey k;
+      REQUIRE(readName(msgWith(body), 12, &k).has_value());
+      CHECK(k.wire() == want);
+      CHECK(k.labelCount() == 2);
+      CHECK(k.hash() == nameHash(want));
+    }
+  }
+}
+
+TEST_CASE("NameKey: hash() is nameHash(wire()) however the name was built, and ignores case") {
+  const std::string lower = "\3www\7example\3com\0"s;
+  const uint64_t h = nameHash(lower);
+  CHECK(nameHash("\3WWW\7ExAmPlE\3COM\0"s) == h);
+  NameKey k;
+  SUBCASE("readName, whole words readable after the name") {
+    REQUIRE(readName(msgWith({3, 'W', 'w', 'W', 7, 'e', 'X', 'a', 'm', 'p', 'l', 'E', 3, 'c', 'o', 'M', 0,
+                              0, 1, 0, 1, 0, 0, 41, 0x10, 0}),
+                     12, &k));
+  }
+  SUBCASE("readName, the message ends with the name (the last word is read short)") {
+    REQUIRE(readName(msgWith({3, 'W', 'w', 'W', 7, 'e', 'X', 'a', 'm', 'p', 'l', 'E', 3, 'c', 'o', 'M', 0}), 12, &k));
+  }
+  SUBCASE("readName through a pointer (the label-by-label path)") {
+    // 12: \7example\3com\0   25: \3WWW -> 12
+    REQUIRE(readName(msgWith({7, 'e', 'x', 'a', 'm', 'p', 'l', 'e', 3, 'c', 'o', 'm', 0, 3, 'W', 'W', 'W', 0xC0, 12}),
+                     25, &k));
+  }
+  SUBCASE("assignWire") { REQUIRE(k.assignWire("\3WwW\7EXAMPLE\3com\0"s)); }
+  SUBCASE("appendLabel, then a copy") {
+    NameKey built;
+    for (const char* l : {"www", "EXAMPLE", "com"})
+      REQUIRE(built.appendLabel(reinterpret_cast<const uint8_t*>(l), std::strlen(l)));
+    NameKey copied(built);
+    k = copied;
+  }
+  CHECK(k.wire() == lower);
+  CHECK(k.hash() == h);
+  CHECK(k.labelCount() == 3);
+  // Other names hash differently (64 bits: equal only by a freak collision).
+  CHECK(nameHash("\3www\7example\3org\0"s) != h);
+  CHECK(nameHash("\3ww\7example\3com\0"s) != h);
+  CHECK(nameHash("\3www\7example\3com\0"s.substr(4)) != h);
+  // The root hashes to 0, which clear() sets without a seed.
+  CHECK(nameHash("\0"s) == 0);
+  k.clear();
+  CHECK(k.hash() == 0);
+  CHECK(NameKey().hash() == 0);
+}
+
+TEST_CASE("nameHash: keyed by the process seed") {
+  const std::string w = "\3www\7example\3com\0"s;
+  setNameHashSeed(1, 2);
+  const uint64_t a = nameHash(w);
+  setNameHashSeed(3, 4);
+  CHECK(nameHash(w) != a);
+  setNameHashSeed(1, 2);  // the same seed, the same hash (reproducible runs: tests, fuzzers)
+  CHECK(nameHash(w) == a);
 }
 
 TEST_CASE("readName: lower-cases, returns the offset past the name") {

@@ -56,6 +56,7 @@ TEST_CASE("parseQuery: lower-case key, question ends with the packet") {
   CHECK(q.questionEnd == query.size());
   CHECK(q.qname.wire() == "\3web\3svc\0"s);
   CHECK(q.qname.text() == "web.svc.");
+  CHECK(q.qname.hash() == nameHash("\3web\3svc\0"s));  // made in the same pass
   CHECK_FALSE(q.edns.present);
 }
 

@@ -408,3 +408,93 @@ TEST_CASE("writer: a name starting below 0x4000 whose suffix lies above it") {
   CHECK(Bytes(b.begin() + third, b.begin() + third + 2) == Bytes{0xFF, 0xFC});  // -> 0x3FFC
   CHECK(w.size() == third + 2 + 14);
 }
+
+// ---- records given as precompiled wire tails (the cluster view's answers) --------------------
+
+namespace {
+
+// TYPE CLASS TTL RDLENGTH RDATA: what follows the owner name on the wire.
+Bytes tail(uint16_t type, uint32_t ttl, const std::string& rdata) {
+  Bytes t = {uint8_t(type >> 8), uint8_t(type), 0, 1, uint8_t(ttl >> 24), uint8_t(ttl >> 16), uint8_t(ttl >> 8),
+             uint8_t(ttl), uint8_t(rdata.size() >> 8), uint8_t(rdata.size())};
+  t.insert(t.end(), rdata.begin(), rdata.end());
+  return t;
+}
+
+}  // namespace
+
+TEST_CASE("writer: addRRsetWire with the question as owner is a pointer and the tail, per record") {
+  const Query q = mustParse(kQueryA);
+  std::array<uint8_t, 512> buf{};
+  ResponseWriter w(buf);
+  REQUIRE(w.start(kQueryA, q, 512));
+  const std::vector<Bytes> tails = {tail(kTypeA, 30, "\x0a\x60\x00\x02"s), tail(kTypeA, 30, "\x0a\x60\x00\x01"s)};
+  auto tailOf = [&](size_t i) { return std::span<const uint8_t>(tails[i]); };
+  REQUIRE(w.addRRsetWire(Section::kAnswer, Owner::question(), 2, tailOf, 0, 14));
+  const Bytes want = cat({{0xbe, 0xef, 0x81, 0x00, 0, 1, 0, 2, 0, 0, 0, 0}, kQuestionA, aAnswer(2), aAnswer(1)});
+  CHECK(w.finish() == want.size());
+  CHECK(asBytes(w.bytes()) == want);
+}
+
+TEST_CASE("writer: a wire-tail SRV target is a compression target, as with addRecord") {
+  const Bytes query = dnsSdQuery(kTypeSRV);
+  const Query q = mustParse(query);
+  const std::string srv = "\0\0\0\x0a\0\x50"s + kWebWire;
+  std::array<uint8_t, 512> a{}, b{};
+  ResponseWriter byRdata(a), byTail(b);
+  REQUIRE(byRdata.start(query, q, 512));
+  REQUIRE(byTail.start(query, q, 512));
+  REQUIRE(byRdata.addRecord(Section::kAnswer, Owner::question(), kTypeSRV, kClassIN, 5, {srv}));
+  const Bytes t = tail(kTypeSRV, 5, srv);
+  REQUIRE(byTail.addRRsetWire(Section::kAnswer, Owner::question(), 1, [&](size_t) { return std::span(t); }, 16));
+  for (ResponseWriter* w : {&byRdata, &byTail})
+    REQUIRE(w->addRecord(Section::kAdditional, Owner::name(kWebWire), kTypeA, kClassIN, 5, {"\x0a\x60\x00\x07"s}));
+  CHECK(byTail.finish() == byRdata.finish());
+  CHECK(asBytes(byTail.bytes()) == asBytes(byRdata.bytes()));
+  CHECK(byTail.bytes()[byTail.size() - 16] == 0xC0);  // the additional owner points at the target (69)
+  CHECK(byTail.bytes()[byTail.size() - 15] == 69);
+}
+
+TEST_CASE("writer: addRecordWire with a named owner compresses it like addRecord") {
+  const Query q = mustParse(kQueryA);
+  std::array<uint8_t, 512> a{}, b{};
+  ResponseWriter byRdata(a), byTail(b);
+  REQUIRE(byRdata.start(kQueryA, q, 512));
+  REQUIRE(byTail.start(kQueryA, q, 512));
+  const std::string owner = "\5web-0"s + kWebWire;
+  REQUIRE(byRdata.addRecord(Section::kAnswer, Owner::name(owner), kTypeA, kClassIN, 30, {kA1}));
+  REQUIRE(byRdata.addRecord(Section::kAnswer, Owner::name(owner), kTypeA, kClassIN, 30, {kA1}));
+  const Bytes t = tail(kTypeA, 30, kA1);
+  REQUIRE(byTail.addRRsetWire(Section::kAnswer, Owner::name(owner), 2, [&](size_t) { return std::span(t); }));
+  CHECK(byTail.finish() == byRdata.finish());
+  CHECK(asBytes(byTail.bytes()) == asBytes(byRdata.bytes()));
+}
+
+TEST_CASE("writer: an RRset of wire tails that does not fit writes nothing") {
+  const Query q = mustParse(kQueryA);
+  std::array<uint8_t, 512> buf{};
+  ResponseWriter w(buf);
+  REQUIRE(w.start(kQueryA, q, 44 + 16 + 15));  // one A record, and one byte short of a second
+  const Bytes t = tail(kTypeA, 30, kA1);
+  auto tailOf = [&](size_t) { return std::span(t); };
+  for (size_t fixed : {size_t{0}, size_t{14}}) {
+    CAPTURE(fixed);
+    CHECK_FALSE(w.addRRsetWire(Section::kAnswer, Owner::question(), 2, tailOf, 0, fixed));
+    CHECK(w.size() == 44);
+    CHECK(w.count(Section::kAnswer) == 0);
+    const std::string srv = "\0\0\0\x0a\0\x50\1x\0"s;  // a target registered, then rolled back
+    const Bytes s = tail(kTypeSRV, 30, srv);
+    CHECK_FALSE(w.addRRsetWire(Section::kAnswer, Owner::question(), 2, [&](size_t) { return std::span(s); }, 16));
+    CHECK(w.mark().targets == 1);
+  }
+  REQUIRE(w.addRRsetWire(Section::kAnswer, Owner::question(), 1, tailOf, 0, 14));
+  CHECK_FALSE(w.addRecordWire(Section::kAdditional, Owner::question(), t));  // 15 bytes left
+  CHECK(w.finish() == 44 + 16);
+
+  ResponseWriter ordered(buf);  // sections go in order, whatever the room
+  REQUIRE(ordered.start(kQueryA, q, 512));
+  REQUIRE(ordered.addRecordWire(Section::kAdditional, Owner::question(), t));
+  CHECK_FALSE(ordered.addRecordWire(Section::kAnswer, Owner::question(), t));
+  CHECK_FALSE(ordered.addRRsetWire(Section::kAnswer, Owner::question(), 1, tailOf, 0, 14));
+  CHECK(ordered.count(Section::kAnswer) == 0);
+}

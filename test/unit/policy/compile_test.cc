@@ -130,10 +130,10 @@ TEST_CASE("compile: headless sets are managed with weights, tiers and ids; SRV c
   CHECK(snap->nodeZone() == "z1");  // learned: the zone of endpoints on node-a
   const auto* a = lookup(*snap, "web.demo.svc.cluster.local", dns::kTypeA);
   REQUIRE(a != nullptr);
-  CHECK(a->spread.managed);
-  CHECK(a->spread.tiers == std::vector<uint8_t>{0, 1, 2});
-  CHECK(a->spread.invWeights == std::vector<float>{1.0f / 3, 1.0f, 1.0f / 7});
-  CHECK(a->spread.ids.size() == 3);
+  CHECK(a->spread().managed);
+  CHECK(a->spread().tiers == std::vector<uint8_t>{0, 1, 2});
+  CHECK(a->spread().invWeights == std::vector<float>{1.0f / 3, 1.0f, 1.0f / 7});
+  CHECK(a->spread().ids.size() == 3);
   const auto* srv = lookup(*snap, "_http._tcp.web.demo.svc.cluster.local", dns::kTypeSRV);
   REQUIRE(srv != nullptr);
   REQUIRE(srv->rdatas.size() == 3);
@@ -143,9 +143,9 @@ TEST_CASE("compile: headless sets are managed with weights, tiers and ids; SRV c
     prioWeight.insert({b[0] << 8 | b[1], b[2] << 8 | b[3]});
   }
   CHECK(prioWeight == std::set<std::pair<int, int>>{{0, 3}, {1, 1}, {2, 7}});
-  CHECK(srv->spread.extras.size() == 3);
+  CHECK(srv->spread().extras.size() == 3);
   // ClusterIP-style sets (SOA here) stay unmanaged.
-  CHECK(!snap->soa().spread.managed);
+  CHECK(!snap->soa().spread().managed);
 }
 
 TEST_CASE("compile: without weights or topology, SRV keeps priority 0 and even weights") {
@@ -158,8 +158,8 @@ TEST_CASE("compile: without weights or topology, SRV keeps priority 0 and even w
     CHECK(uint8_t(r.bytes[3]) == 50);
   }
   const auto* a = lookup(*snap, "web.demo.svc.cluster.local", dns::kTypeA);
-  CHECK(a->spread.invWeights.empty());
-  CHECK(a->spread.tiers.empty());
+  CHECK(a->spread().invWeights.empty());
+  CHECK(a->spread().tiers.empty());
 }
 
 TEST_CASE("compile: hints.forZones decide the zone tier; a not-ready local endpoint is not preferred") {
@@ -174,7 +174,7 @@ TEST_CASE("compile: hints.forZones decide the zone tier; a not-ready local endpo
   const auto* a = lookup(*snap, "web.demo.svc.cluster.local", dns::kTypeA);
   REQUIRE(a != nullptr);
   REQUIRE(a->rdatas.size() == 2);
-  CHECK(a->spread.tiers == std::vector<uint8_t>{policy::kTierZone, policy::kTierOther});
+  CHECK(a->spread().tiers == std::vector<uint8_t>{policy::kTierZone, policy::kTierOther});
 }
 
 TEST_CASE("compile: --terminating-fallback serves serving+terminating endpoints when none is ready") {
@@ -203,8 +203,8 @@ TEST_CASE("compile: rebuildService keeps spreading options and learns the zone")
   CHECK(s2->nodeZone() == "z1");
   const auto* a = lookup(*s2, "web.demo.svc.cluster.local", dns::kTypeA);
   REQUIRE(a != nullptr);
-  CHECK(a->spread.kind == policy::Kind::kRandom);
-  CHECK(a->spread.tiers == std::vector<uint8_t>{policy::kTierOther, policy::kTierNode});
+  CHECK(a->spread().kind == policy::Kind::kRandom);
+  CHECK(a->spread().tiers == std::vector<uint8_t>{policy::kTierOther, policy::kTierNode});
 }
 
 TEST_CASE("responder: answers follow the policy; --max-answers caps; the snapshot is not mutated") {
@@ -216,7 +216,8 @@ TEST_CASE("responder: answers follow the policy; --max-answers caps; the snapsho
   for (int i = 1; i <= 5; ++i) eps.push_back({"10.0.0." + std::to_string(i)});
   r.setSnapshot(cluster::Snapshot::build(model(eps), cluster::ViewOptions{}));
   const auto* set = lookup(*r.snapshot(), "web.demo.svc.cluster.local", dns::kTypeA);
-  const std::vector<cluster::Rdata> stored = set->rdatas;
+  std::vector<std::string> stored;  // copies: the records are views into the snapshot
+  for (const auto& rd : set->rdatas) stored.emplace_back(rd.bytes);
   auto q = makeQuery("web.demo.svc.cluster.local", dns::kTypeA);
   std::array<uint8_t, 4096> out;
   std::map<std::string, int> first;
@@ -233,7 +234,7 @@ TEST_CASE("responder: answers follow the policy; --max-answers caps; the snapsho
   CHECK(first.size() == 5);
   for (const auto& [ip, c] : first) CHECK(c == 10);
   CHECK(set->rdatas.size() == stored.size());
-  for (size_t i = 0; i < stored.size(); ++i) CHECK(set->rdatas[i].bytes == stored[i].bytes);
+  for (size_t i = 0; i < stored.size(); ++i) CHECK(set->rdatas[i].bytes == stored[i]);
 
   ro.spread.maxAnswers = 2;
   r.setOptions(ro);

@@ -254,40 +254,52 @@ std::vector<uint8_t> outsideQuery(uint16_t id) {
   return q;
 }
 
-}  // namespace
-
-TEST_CASE("hot path: a cache hit for a forwarded name is answered without one heap allocation") {
+// A responder that forwards names outside the zone to an upstream that is never asked: every
+// query for outsideQuery's name is answered from the cache, which holds www.example.com with one
+// A record (TTL 3600) per address given; a UDP listener and a client socket in front.
+struct CachedForwarding {
   Fixture f;
   metrics::Registry reg;
   cache::Cache cache{cache::Config{}};
-  upstream::Forwarder fwd(&f.loop, f.stats, &cache);
-  config::Config cfg;
-  cfg.listen = {*SockAddr::parse("127.0.0.1:53")};
-  cfg.upstreams = {*SockAddr::parse("127.0.0.1:9")};  // never asked: every query hits the cache
-  auto plan = upstream::UpstreamPlan::make(cfg, "");
-  REQUIRE(plan);
-  REQUIRE(fwd.configure(*plan, upstream::ForwarderOptions{}, reg));
-  f.responder.setForwarder(&fwd);
-
-  // The upstream's answer, as if it had come back: www.example.com A 192.0.2.1, TTL 3600.
-  auto query = outsideQuery(0x4242);
+  upstream::Forwarder fwd{&f.loop, f.stats, &cache};
+  std::vector<uint8_t> query = outsideQuery(0x4242);
   dns::Query q;
-  REQUIRE(dns::parseQuery(query, &q));
-  std::vector<uint8_t> upstreamAnswer(query.begin(), query.begin() + long(q.questionEnd));
-  upstreamAnswer[2] = 0x81;
-  upstreamAnswer[3] = 0x80;
-  upstreamAnswer[7] = 1;   // ANCOUNT
-  upstreamAnswer[11] = 0;  // no OPT
-  upstreamAnswer.insert(upstreamAnswer.end(), {0xc0, 0x0c, 0, 1, 0, 1, 0, 0, 0x0e, 0x10, 0, 4, 192, 0, 2, 1});
-  REQUIRE(cache::stored(cache.insert(cache.makeKey(q), upstreamAnswer, uv_now(&f.loop))));
-
-  server::UdpListener udp(&f.loop, f.responder, f.stats);
-  REQUIRE(udp.bind(*SockAddr::parse("127.0.0.1:0")));
-  int fd = socket(AF_INET, SOCK_DGRAM, 0);
-  REQUIRE(fd >= 0);
-  sockaddr_in to = loopback(udp.port());
   std::array<uint8_t, 1500> answer{};
-  auto roundTrip = [&](uint16_t id) {
+  server::UdpListener udp{&f.loop, f.responder, f.stats};
+  int fd = -1;
+  sockaddr_in to{};
+
+  CachedForwarding(const query::ResponderOptions& ro, std::initializer_list<uint8_t> lastOctets) {
+    f.responder.setOptions(ro);
+    config::Config cfg;
+    cfg.listen = {*SockAddr::parse("127.0.0.1:53")};
+    cfg.upstreams = {*SockAddr::parse("127.0.0.1:9")};
+    auto plan = upstream::UpstreamPlan::make(cfg, "");
+    REQUIRE(plan);
+    REQUIRE(fwd.configure(*plan, upstream::ForwarderOptions{}, reg));
+    f.responder.setForwarder(&fwd);
+    REQUIRE(dns::parseQuery(query, &q));
+    std::vector<uint8_t> upstreamAnswer(query.begin(), query.begin() + long(q.questionEnd));
+    upstreamAnswer[2] = 0x81;
+    upstreamAnswer[3] = 0x80;
+    upstreamAnswer[7] = uint8_t(lastOctets.size());  // ANCOUNT
+    upstreamAnswer[11] = 0;                          // no OPT
+    for (uint8_t last : lastOctets)
+      upstreamAnswer.insert(upstreamAnswer.end(), {0xc0, 0x0c, 0, 1, 0, 1, 0, 0, 0x0e, 0x10, 0, 4, 192, 0, 2, last});
+    REQUIRE(cache::stored(cache.insert(cache.makeKey(q), upstreamAnswer, uv_now(&f.loop))));
+    REQUIRE(udp.bind(*SockAddr::parse("127.0.0.1:0")));
+    fd = socket(AF_INET, SOCK_DGRAM, 0);
+    REQUIRE(fd >= 0);
+    to = loopback(udp.port());
+  }
+  ~CachedForwarding() {
+    f.stats.tap = nullptr;
+    close(fd);
+    udp.close();
+    f.responder.setForwarder(nullptr);
+  }
+  // Sends the query with this ID; returns the answer's size (checked: ID echoed, ANCOUNT).
+  size_t roundTrip(uint16_t id, uint8_t ancount) {
     query[0] = uint8_t(id >> 8);
     query[1] = uint8_t(id);
     REQUIRE(sendto(fd, query.data(), query.size(), 0, reinterpret_cast<sockaddr*>(&to), sizeof to) ==
@@ -296,17 +308,21 @@ TEST_CASE("hot path: a cache hit for a forwarded name is answered without one he
     REQUIRE(n > 12);
     CHECK(answer[0] == uint8_t(id >> 8));
     CHECK(answer[1] == uint8_t(id));
-    CHECK(answer[7] == 1);
-  };
-  for (uint16_t i = 0; i < 50; ++i) roundTrip(i);
+    CHECK(answer[7] == ancount);
+    return size_t(n);
+  }
+};
+
+}  // namespace
+
+TEST_CASE("hot path: a cache hit for a forwarded name is answered without one heap allocation") {
+  CachedForwarding c(query::ResponderOptions{}, {1});
+  for (uint16_t i = 0; i < 50; ++i) c.roundTrip(i, 1);
   hdnsd::test::startCountingAllocations();
-  for (uint16_t i = 0; i < 1000; ++i) roundTrip(uint16_t(1000 + i));
+  for (uint16_t i = 0; i < 1000; ++i) c.roundTrip(uint16_t(1000 + i), 1);
   uint64_t allocations = hdnsd::test::stopCountingAllocations();
   CHECK(allocations == 0);
-  CHECK(cache.stats().hits.load() == 1050);
-  close(fd);
-  udp.close();
-  f.responder.setForwarder(nullptr);
+  CHECK(c.cache.stats().hits.load() == 1050);
 }
 
 TEST_CASE("hot path: timing (latency histograms) and the query log allocate nothing per query") {
@@ -376,4 +392,33 @@ TEST_CASE("hot path: a client outside --allow is REFUSED without one heap alloca
   CHECK(f.stats.aclRefused.load() == 520);
   close(fd);
   udp.close();
+}
+
+// The daemon's cache-hit path in full: the answer's two-record A RRset rotated by the spreader
+// (--policy round-robin) and every answer timed by the query tap (latency histogram, source
+// "cache"). Still no allocation per query.
+TEST_CASE("hot path: a cache hit with a rotated RRset and the query tap allocates nothing") {
+  query::ResponderOptions ro;
+  ro.spread = {policy::Kind::kRoundRobin, 0, 1234};
+  CachedForwarding c(ro, {1, 2});  // www.example.com A 192.0.2.1, A 192.0.2.2
+  ops::QueryObserver observer(c.reg);
+  c.f.stats.tap = &observer;
+  size_t firstIs[3] = {0, 0, 0};  // by the last octet of the first record's address
+  auto ask = [&](uint16_t id) {
+    const size_t n = c.roundTrip(id, 2);
+    const size_t firstRdata = c.q.questionEnd + 12;  // the first record: pointer, type .. RDLENGTH
+    REQUIRE(n >= firstRdata + 4);
+    ++firstIs[c.answer[firstRdata + 3] <= 2 ? c.answer[firstRdata + 3] : 0];
+  };
+  for (uint16_t i = 0; i < 50; ++i) ask(i);
+  hdnsd::test::startCountingAllocations();
+  for (uint16_t i = 0; i < 1000; ++i) ask(uint16_t(1000 + i));
+  uint64_t allocations = hdnsd::test::stopCountingAllocations();
+  CHECK(allocations == 0);
+  CHECK(c.cache.stats().hits.load() == 1050);
+  CHECK(firstIs[0] == 0);
+  CHECK(firstIs[1] == 525);  // round-robin: each address first every other time
+  CHECK(firstIs[2] == 525);
+  CHECK(c.reg.render().find("hdnsd_dns_query_duration_seconds_count{source=\"cache\"} 1050") != std::string::npos);
+  c.f.stats.tap = nullptr;  // the observer goes first
 }
