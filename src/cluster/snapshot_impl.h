@@ -59,7 +59,7 @@ struct CompiledService {
   bool exists = true;    // false: headless with no ready endpoint (spec 2.4.1: NXDOMAIN)
   size_t endpoints = 0;
 
-  std::vector<uint8_t> bytes;       // names and records
+  std::vector<uint8_t> bytes;       // records, then the names no SRV record already holds
   std::vector<uint32_t> offsets;    // record offsets of sets whose records differ in size
   std::vector<policy::SetSpread> spreads;
   std::vector<RrSet> sets;
@@ -70,8 +70,9 @@ struct CompiledService {
   // "\3web\4demo": the key of the services table; "\4demo": of the namespaces table.
   std::string_view indexKey() const noexcept { return std::string_view(nameWire).substr(0, svcLabelLen + nsLabelLen); }
   std::string_view nsKey() const noexcept { return std::string_view(nameWire).substr(svcLabelLen, nsLabelLen); }
-  bool owns(const PtrEntry* e) const noexcept {
-    return !ptrs.empty() && e >= ptrs.data() && e < ptrs.data() + ptrs.size();
+  bool owns(const PtrEntry* e) const noexcept {  // std::less: a total order on any pointers
+    const std::less<const PtrEntry*> before;
+    return !ptrs.empty() && !before(e, ptrs.data()) && before(e, ptrs.data() + ptrs.size());
   }
 };
 

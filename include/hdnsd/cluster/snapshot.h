@@ -32,12 +32,12 @@
 // shared with the previous Snapshot. The tables are sharded (names and reverse 1024 shards,
 // services 256, namespaces 16, merged 64; each shard behind a shared_ptr, copy-on-write): an
 // update copies the shard pointers and clones only the shards it writes to.
-// Measured (-O2, bench.py's 10k headless services of 10 endpoints): build 0.25 s, the view
-// ~50 MiB of heap (~500 bytes per endpoint; it was ~1.3 KB with a hash node per name, a
-// std::string per record and a shared_ptr'd PTR set per address), hdnsd's RSS 66 MiB (was
-// 161); rebuildService of one 10-endpoint service ~0.1 ms; a lookup that hits ~75
-// instructions. The name hash comes from the parse: the seed is per process, and a table
-// is only ever read in the process that built it.
+// Measured (-O2, bench.py's 10k headless services of 10 endpoints): build 0.24 s, the view
+// ~46 MiB of heap (~470 bytes per endpoint; it was ~1.3 KB with a hash node per name, a
+// std::string per record and a shared_ptr'd PTR set per address), hdnsd's RSS 62 MiB (was
+// 161); rebuildService of one 10-endpoint service ~0.07 ms; a lookup that hits ~90
+// instructions. The names table relies on NameKey::hash() == dns::nameHash(wire()): the
+// seed is per process, and a table is only ever read in the process that built it.
 //
 // Deliberate choices (documented here because the query pipeline relies on them):
 // - The apex answers SOA; NS (and any other type) at the apex is kNoData: we are a node-local

@@ -1,7 +1,8 @@
 // Load spreading: the names of the policies and the per-RRset data the cluster compiler
 // precomputes for them (weights, topology tiers, stable endpoint ids). Plain data, no loop,
-// no I/O: cluster/snapshot.h embeds a SetSpread in every RrSet, the query path reads it
-// through policy::Spreader (spreader.h) and never writes it.
+// no I/O: every cluster/snapshot.h RrSet points at one (sets of one record share one per
+// service, unmanaged sets a shared default); the query path reads it through
+// policy::Spreader (spreader.h) and never writes it.
 //
 // Policies (--policy, and the per-service annotation hdnsd.io/policy):
 //   none         stored order (addresses ascending, SRV targets by name)
